@@ -1,0 +1,79 @@
+"""Putting a run together: station -> clock -> drivers -> runner -> store.
+
+The one place that composes the pieces, shared by the CLI and the test tooling, so that
+`bringup run` and a test run the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .clock import Clock, RealClock, SimClock
+from .driver import Driver
+from .runner import RunResult, Runner
+from .source import InvalidInput, Problem
+from .station import Station, load_station
+from .steps import Reporter
+from .validate import Checked, validate
+
+#: The station used when none is given: every role played by an in-memory driver.
+DEFAULT_STATION = Path(__file__).parent / "stations" / "fake.yaml"
+
+
+def open_station(path: str | os.PathLike | None) -> Station:
+    return load_station(path if path is not None else DEFAULT_STATION)
+
+
+def parse_overrides(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """`-p soak=30min -p vdd_core=0.8V` -> {"soak": "30min", "vdd_core": "0.8V"}."""
+    out: dict[str, str] = {}
+    problems = []
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            problems.append(Problem("<command line>", 1, 1, f"-p {pair}: write NAME=VALUE", "e.g. -p soak=30min"))
+            continue
+        out[name.strip()] = value.strip()
+    if problems:
+        raise InvalidInput(problems)
+    return out
+
+
+def make_clock(station: Station, speed: float | None = None) -> Clock:
+    if station.clock == "simulated":
+        return SimClock(speed=speed if speed is not None else station.speed)
+    return RealClock()
+
+
+def make_drivers(station: Station, clock: Clock) -> dict[str, Driver]:
+    return {role: b.cls(role=role, resource=b.resource, options=b.options, guardrails=b.guardrails, clock=clock)
+            for role, b in station.roles.items()}
+
+
+@dataclass
+class Prepared:
+    checked: Checked
+    station: Station
+    clock: Clock
+    drivers: dict[str, Driver]
+
+
+def prepare(procedure: str | os.PathLike, station: Station, overrides: dict[str, str] | None = None,
+            speed: float | None = None) -> Prepared:
+    """Validate (raises InvalidInput before any instrument is touched), then build clock and drivers."""
+    checked = validate(procedure, station, overrides)
+    clock = make_clock(station, speed)
+    # only the roles the procedure needs are opened: a station may describe a whole bench
+    needed = {r: b for r, b in station.roles.items() if r in checked.procedure.requires}
+    drivers = make_drivers(Station(station.name, station.file, station.clock, station.speed, needed), clock)
+    return Prepared(checked, station, clock, drivers)
+
+
+def run(prepared: Prepared, store: Any, *, dut: str = "unknown", reporter: Reporter | None = None,
+        meta: dict | None = None) -> RunResult:
+    runner = Runner(prepared.checked, prepared.drivers, prepared.clock, store, dut=dut, reporter=reporter,
+                    meta={"station_file": prepared.station.file, **(meta or {})})
+    return runner.run()

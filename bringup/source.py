@@ -1,0 +1,156 @@
+"""YAML loaded safely, with the file:line:col of every node, and problems reported against them.
+
+Procedures and station files are written by people at 3 a.m.; every complaint about one must
+say where (file:line:col), what is wrong and what would fix it, and all of them at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+try:  # libyaml is several times faster; both keep marks
+    _Loader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _Loader = yaml.SafeLoader
+
+Loc = tuple[Any, ...]  # a path into the document: ("phases", 0, "steps", 2, "with", "voltage")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input file."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.file}:{self.line}:{self.col}: {self.message}"
+        return f"{text}\n    hint: {self.hint}" if self.hint else text
+
+
+class InvalidInput(Exception):
+    """Raised with every problem found; the CLI prints them and exits 2."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = sorted(set(problems), key=lambda p: (p.file, p.line, p.col, p.message))
+        super().__init__("\n".join(map(str, self.problems)))
+
+
+@dataclass
+class Document:
+    """Plain data from a YAML file plus where each piece of it was written."""
+
+    file: str
+    data: Any
+    marks: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    key_marks: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    text: str = ""
+
+    def where(self, loc: Loc, key: bool = False) -> tuple[int, int]:
+        """line, col (1-based) of the node at `loc`, or of its nearest ancestor that exists."""
+        loc = tuple(loc)
+        table = self.key_marks if key else self.marks
+        while loc:
+            if loc in table:
+                return table[loc]
+            if loc in self.marks:
+                return self.marks[loc]
+            loc = loc[:-1]
+        return self.marks.get((), (1, 1))
+
+    def problem(self, loc: Loc, message: str, hint: str = "", key: bool = False) -> Problem:
+        line, col = self.where(loc, key)
+        return Problem(self.file, line, col, message, hint)
+
+
+def load_yaml(path: str | Path, text: str | None = None, what: str = "file") -> Document:
+    """Parse a YAML file safely. Raises InvalidInput (never a traceback) for anything unreadable."""
+    name = str(path)
+    if text is None:
+        try:
+            raw = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise InvalidInput([Problem(name, 1, 1, f"{what} not found", "check the path")]) from None
+        except IsADirectoryError:
+            raise InvalidInput([Problem(name, 1, 1, f"{what} is a directory, not a YAML file")]) from None
+        except OSError as exc:
+            raise InvalidInput([Problem(name, 1, 1, f"cannot read {what}: {exc.strerror}")]) from None
+        if b"\x00" in raw:
+            raise InvalidInput([Problem(name, 1, 1, f"{what} is binary, not YAML text", "give the .yaml file")])
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise InvalidInput([Problem(name, line, 1, f"{what} is not UTF-8 text (byte 0x{raw[exc.start]:02x})",
+                                        "save it as UTF-8")]) from None
+    doc = Document(name, None, text=text)
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what_wrong = exc.problem or "not valid YAML"
+        hint = "check the indentation and that every key is followed by ':'"
+        bad_line = text.splitlines()[line - 1] if 0 < line <= len(text.splitlines()) else ""
+        if "\t" in bad_line or "tab" in what_wrong.lower():
+            hint = "YAML does not allow tabs for indentation: use spaces"
+        raise InvalidInput([Problem(name, line, col, f"invalid YAML: {what_wrong}", hint)]) from None
+    except yaml.YAMLError as exc:  # pragma: no cover - unmarked errors are rare
+        raise InvalidInput([Problem(name, 1, 1, f"invalid YAML: {exc}")]) from None
+    if node is None:
+        raise InvalidInput([Problem(name, 1, 1, f"{what} is empty", "see docs/procedures.md for a minimal example")])
+    problems: list[Problem] = []
+    doc.data = _construct(node, (), doc, problems)
+    if problems:
+        raise InvalidInput(problems)
+    return doc
+
+
+_scalar = yaml.SafeLoader.__new__(yaml.SafeLoader)  # reused for resolving scalars to Python values
+
+
+def _construct(node: yaml.Node, loc: Loc, doc: Document, problems: list[Problem]) -> Any:
+    doc.marks[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for knode, vnode in node.value:
+            if not isinstance(knode, yaml.ScalarNode):
+                problems.append(Problem(doc.file, knode.start_mark.line + 1, knode.start_mark.column + 1,
+                                        "a key must be a plain name, not a list or mapping"))
+                continue
+            key = yaml.SafeLoader.construct_scalar(_scalar, knode)
+            if knode.tag == "tag:yaml.org,2002:merge" or key == "<<":
+                problems.append(Problem(doc.file, knode.start_mark.line + 1, knode.start_mark.column + 1,
+                                        "YAML merge keys (<<) are not supported", "write the keys out"))
+                continue
+            if key in out:
+                problems.append(Problem(doc.file, knode.start_mark.line + 1, knode.start_mark.column + 1,
+                                        f"duplicate key '{key}'", "a key may appear once in a mapping; remove one"))
+                continue
+            doc.key_marks[loc + (key,)] = (knode.start_mark.line + 1, knode.start_mark.column + 1)
+            out[key] = _construct(vnode, loc + (key,), doc, problems)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(v, loc + (i,), doc, problems) for i, v in enumerate(node.value)]
+    try:
+        if node.tag in ("tag:yaml.org,2002:str",):
+            return node.value
+        constructor = yaml.SafeLoader.yaml_constructors.get(node.tag)
+        if constructor is None:
+            problems.append(Problem(doc.file, node.start_mark.line + 1, node.start_mark.column + 1,
+                                    f"unsupported YAML tag {node.tag}", "remove the tag"))
+            return None
+        value = constructor(_scalar, node)
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            return node.value  # "2026-11-22" stays text; nothing in a procedure is a date
+        return value
+    except (yaml.YAMLError, ValueError) as exc:
+        problems.append(Problem(doc.file, node.start_mark.line + 1, node.start_mark.column + 1, f"bad value: {exc}"))
+        return None

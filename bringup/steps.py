@@ -1,0 +1,386 @@
+"""Executing steps: actions, measurements, waits, conditions and loops, each under a deadline.
+
+Every wait is many short clock advances with the interlocks checked in between, so a violation
+aborts within one monitor interval even during an 8-hour soak. Every driver call carries the
+step's deadline, so a transport that blocks gives up in time (the step then times out).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import binding, expr, monitors
+from .clock import Clock
+from .driver import ActionSpec, Driver, DriverError, InstrumentUnreachable, StepTimeout
+from .monitors import Abort
+from .procedure import (DoStep, ForEachStep, MeasureStep, SoakStep, SweepRange, SweepStep, Value, WaitStep,
+                        WaitUntilStep)
+from .units import Quantity, parse_expect, unit
+from .verdict import FAIL, PASS, UNKNOWN, describe_limits, judge
+
+DEFAULT_STEP_TIMEOUT = 60.0  # seconds; a driver call with no declared timeout still cannot hang forever
+
+
+class StepFailed(Exception):
+    """A step did not pass; unless it says `on_fail: continue`, its phase stops here."""
+
+    def __init__(self, verdict: str, message: str) -> None:
+        super().__init__(message)
+        self.verdict, self.message = verdict, message
+
+
+class PhaseTimeout(Exception):
+    pass
+
+
+Reporter = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class Execution:
+    """Everything a running procedure shares: clock, drivers, store, interlocks, abort flag."""
+
+    clock: Clock
+    store: Any
+    run_id: int
+    drivers: dict[str, Driver]
+    parameters: dict[str, Any]
+    dut: str
+    identities: dict[str, str] = field(default_factory=dict)
+    interlocks: list[monitors.Interlock] = field(default_factory=list)
+    reporter: Reporter | None = None
+    abort_reason: str | None = None
+    lost_roles: set[str] = field(default_factory=set)
+    next_monitor_due: float = math.inf
+    _cache: dict[int, Any] = field(default_factory=dict)
+
+    # -- signals and interlocks -------------------------------------------------------------------
+    def request_abort(self, reason: str) -> None:
+        """Called from a signal handler: set the flag and wake any sleep. Nothing else here."""
+        if self.abort_reason is None:
+            self.abort_reason = reason
+        self.clock.interrupt()
+
+    def tick(self) -> None:
+        """Between steps: honour an abort request, and read the interlocks that are due."""
+        if self.abort_reason is not None:
+            raise Abort(self.abort_reason)
+        if self.interlocks:
+            now = self.clock.now()
+            if now >= self.next_monitor_due:
+                self.next_monitor_due = monitors.check_due(self.interlocks, self, now)
+
+    def wait(self, seconds: float, deadline: float | None = None) -> None:
+        """Let `seconds` pass in short advances, checking interlocks at their interval."""
+        end = self.clock.now() + seconds
+        while True:
+            self.tick()
+            now = self.clock.now()
+            if deadline is not None and now >= deadline and deadline < end:
+                raise StepTimeout("the step's time ran out while waiting")
+            if now >= end:
+                return
+            stop = min(end, self.next_monitor_due, deadline if deadline is not None else math.inf)
+            if not self.clock.sleep(max(stop - now, 0.0)):
+                self.tick()  # raises Abort when the sleep was cut short by one
+                return
+
+    def event(self, kind: str, message: str, severity: str = "info", data: dict | None = None,
+              durable: bool = False) -> None:
+        self.store.event(self.run_id, self.clock.now(), kind, message, severity=severity, data=data, durable=durable)
+        self.report(kind, {"message": message, "severity": severity})
+
+    def report(self, kind: str, data: dict[str, Any]) -> None:
+        if self.reporter is not None:
+            try:
+                self.reporter(kind, data)
+            except Exception:  # a broken view must never stop a run
+                self.reporter = None
+
+    # -- driver calls ---------------------------------------------------------------------------
+    def call(self, role: str, name: str, args: dict[str, Any], deadline: float) -> Any:
+        driver = self.drivers[role]
+        driver.deadline = deadline
+        try:
+            return driver.call(name, args)
+        except InstrumentUnreachable as exc:
+            self.lost_roles.add(role)
+            raise Abort(str(exc)) from None
+        finally:
+            driver.deadline = None
+
+
+@dataclass
+class Frame:
+    """Where in the procedure a step runs: phase, nesting path, loop coordinates, deadline."""
+
+    phase: str
+    path: str
+    scope: dict[str, Any]
+    coords: dict[str, Any]
+    deadline: float | None
+    verdicts: list[str]
+
+
+@dataclass
+class _Measure:
+    role: str
+    reading: str
+    spec: ActionSpec
+    raw: dict[str, Any]
+    const_args: dict[str, Any] | None
+    unit: str
+    low: Value | float | None
+    high: Value | float | None
+    label: str
+
+
+def run_steps(ex: Execution, steps: list[Any], frame: Frame) -> None:
+    for step in steps:
+        ex.tick()
+        try:
+            run_step(ex, step, frame)
+        except StepFailed:
+            if step.on_fail == "stop":
+                raise
+
+
+def run_step(ex: Execution, step: Any, frame: Frame) -> None:
+    attempts = step.retry + 1
+    for attempt in range(1, attempts + 1):
+        started = ex.clock.now()
+        deadline = _deadline(ex, step, frame, started)
+        try:
+            _dispatch(ex, step, frame, deadline, attempt, attempts)
+            return
+        except StepFailed as failure:
+            if attempt == attempts:
+                frame.verdicts.append(failure.verdict)
+                raise
+            ex.event("retry", f"{frame.path}: attempt {attempt} of {attempts} did not pass ({failure.message}); retrying",
+                     severity="warning")
+
+
+def _deadline(ex: Execution, step: Any, frame: Frame, now: float) -> float | None:
+    own = now + binding.evaluate(step.timeout, frame.scope) if step.timeout is not None else None
+    if own is None:
+        return frame.deadline
+    return own if frame.deadline is None else min(own, frame.deadline)
+
+
+def _dispatch(ex: Execution, step: Any, frame: Frame, deadline: float | None, attempt: int, attempts: int) -> None:
+    if isinstance(step, MeasureStep):
+        _measure(ex, step, frame, deadline, attempt, attempts)
+    elif isinstance(step, DoStep):
+        _do(ex, step, frame, deadline, attempt)
+    elif isinstance(step, WaitStep):
+        _timed(ex, frame, "wait", str(step.wait), deadline, attempt,
+               lambda: ex.wait(binding.evaluate(step.wait, frame.scope), deadline))
+    elif isinstance(step, WaitUntilStep):
+        _wait_until(ex, step, frame, deadline, attempt)
+    elif isinstance(step, ForEachStep):
+        names = list(step.for_each)
+        axes = [binding.literal_axis(v) for v in step.for_each.values()]
+        _loop(ex, step, frame, names, axes, f"for_each[{','.join(names)}]")
+    elif isinstance(step, SweepStep):
+        names = list(step.sweep)
+        axes = [binding.range_axis(a, frame.scope) if isinstance(a, SweepRange) else binding.literal_axis(a)
+                for a in step.sweep.values()]
+        _loop(ex, step, frame, names, axes, step.name or f"sweep[{','.join(names)}]")
+    elif isinstance(step, SoakStep):
+        _soak(ex, step, frame, deadline)
+    else:  # pragma: no cover - the model admits no other step
+        raise TypeError(type(step))
+
+
+def _check_deadline(ex: Execution, deadline: float | None) -> None:
+    if deadline is not None and ex.clock.now() > deadline:
+        raise StepTimeout("no result before the step's deadline")
+
+
+# -- measure --------------------------------------------------------------------------------------
+def _compile_measure(ex: Execution, step: MeasureStep) -> _Measure:
+    role, reading = step.measure.split(".", 1)
+    spec = ex.drivers[role].spec()[reading]
+    raw, _ = binding.args_of(spec, step.with_)
+    refs = any(binding.names_in(v) for v in raw.values())
+    const_args = None if refs else binding.convert_args(spec, raw, {})
+    u = spec.unit or ""
+    low: Value | float | None = None
+    high: Value | float | None = None
+    if step.expect is not None:
+        _, lo, hi = parse_expect(step.expect)
+        low, high = (lo.to(u), hi.to(u)) if u else (lo.value, hi.value)
+    elif step.limit is not None:
+        low, high = step.limit.low, step.limit.high
+        # literal limits are converted once; expressions are evaluated in each scope
+        if isinstance(low, Value) and low.const is not None:
+            low = binding.value_in(low, {}, u)
+        if isinstance(high, Value) and high.const is not None:
+            high = binding.value_in(high, {}, u)
+    return _Measure(role, reading, spec, raw, const_args, u, low, high, step.name or step.measure)
+
+
+def _limit(v: Value | float | None, scope: dict[str, Any], u: str) -> float | None:
+    if v is None or isinstance(v, float):
+        return v
+    return binding.value_in(v, scope, u)
+
+
+def _measure(ex: Execution, step: MeasureStep, frame: Frame, deadline: float | None, attempt: int,
+             attempts: int) -> None:
+    m = ex._cache.get(id(step))
+    if m is None:
+        m = ex._cache[id(step)] = _compile_measure(ex, step)
+    t = ex.clock.now()
+    args = m.const_args if m.const_args is not None else binding.convert_args(m.spec, m.raw, frame.scope)
+    label = m.label if m.const_args is not None or step.name else _label(m.label, args)
+    low, high = _limit(m.low, frame.scope, m.unit), _limit(m.high, frame.scope, m.unit)
+    message = None
+    try:
+        value = float(ex.call(m.role, m.reading, args, deadline if deadline is not None else t + DEFAULT_STEP_TIMEOUT))
+        _check_deadline(ex, deadline)
+    except StepTimeout as exc:
+        value, message = math.nan, f"timed out: {exc}"
+    except (DriverError, ValueError, TypeError) as exc:
+        value, message = math.nan, f"reading failed: {exc}"
+    verdict = judge(value, low, high)
+    if verdict != PASS and message is None:
+        message = (f"{label} = NaN (no valid reading)" if verdict == UNKNOWN else
+                   f"{label} = {value:.6g} {m.unit} not in {describe_limits(low, high, m.unit)}".replace("  ", " "))
+    if attempts > 1 and verdict != PASS:
+        message = f"{message} (attempt {attempt} of {attempts})"
+    coords = frame.coords or None
+    ex.store.measurement(ex.run_id, frame.path, label, None if math.isnan(value) else value, m.unit, low, high,
+                         verdict, t, coords, ex.identities.get(m.role), ex.dut, message)
+    if verdict == PASS:
+        frame.verdicts.append(PASS)  # failures are counted once, by run_step, after the last attempt
+    if ex.reporter is not None:
+        ex.report("measurement", {"path": frame.path, "name": label, "value": value, "unit": m.unit, "low": low,
+                                  "high": high, "verdict": verdict, "coords": coords, "message": message})
+    if verdict != PASS:
+        raise StepFailed(verdict, message or verdict)
+
+
+def _label(base: str, args: dict[str, Any]) -> str:
+    if not args:
+        return base
+    return f"{base}({', '.join(f'{k}={_arg(v)}' for k, v in args.items())})"
+
+
+def _arg(v: Any) -> str:
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+# -- do, wait, wait_until --------------------------------------------------------------------------
+def _do(ex: Execution, step: DoStep, frame: Frame, deadline: float | None, attempt: int) -> None:
+    role, action = step.do.split(".", 1)
+    spec = ex.drivers[role].spec()[action]
+    raw, _ = binding.args_of(spec, step.with_)
+    args = binding.convert_args(spec, raw, frame.scope)
+    label = step.name or _label(step.do, args)
+
+    def act() -> None:
+        ex.call(role, action, args, deadline if deadline is not None else ex.clock.now() + DEFAULT_STEP_TIMEOUT)
+        _check_deadline(ex, deadline)
+    _timed(ex, frame, "do", label, deadline, attempt, act)
+
+
+def _timed(ex: Execution, frame: Frame, kind: str, label: str, deadline: float | None, attempt: int,
+           body: Callable[[], None]) -> None:
+    started = ex.clock.now()
+    try:
+        body()
+    except StepTimeout as exc:
+        _step_failed(ex, frame, kind, label, started, "timeout", UNKNOWN if kind != "do" else FAIL,
+                     f"{label}: timed out ({exc})", attempt)
+    except DriverError as exc:
+        _step_failed(ex, frame, kind, label, started, "error", FAIL, f"{label}: {exc}", attempt)
+    else:
+        ex.store.step(ex.run_id, f"{frame.path}/{label}", kind, started, ex.clock.now(), "ok", None, attempt)
+
+
+def _step_failed(ex: Execution, frame: Frame, kind: str, label: str, started: float, outcome: str, verdict: str,
+                 message: str, attempt: int) -> None:
+    ex.store.step(ex.run_id, f"{frame.path}/{label}", kind, started, ex.clock.now(), outcome, message, attempt)
+    ex.event("step", message, severity="error")
+    raise StepFailed(verdict, message)
+
+
+def _wait_until(ex: Execution, step: WaitUntilStep, frame: Frame, deadline: float | None, attempt: int) -> None:
+    c = step.wait_until
+    timeout = binding.evaluate(c.timeout, frame.scope)
+    poll = max(binding.evaluate(c.poll, frame.scope), 1e-3)
+    started = ex.clock.now()
+    end = started + timeout if deadline is None else min(started + timeout, deadline)
+    last_error: list[str] = []
+
+    def read(role: str, name: str, args: dict[str, Any]) -> float:
+        spec = ex.drivers[role].spec()[name]
+        conv = binding.convert_args(spec, binding.args_of(spec, args)[0], frame.scope)
+        v = float(ex.call(role, name, conv, end))
+        return unit(spec.unit).to_si(v) if spec.unit else v
+
+    predicate = expr.compile_expr(expr.parse(c.condition), frame.scope, read)
+    label = step.name or f"wait_until {c.condition}"
+    while True:
+        try:
+            if predicate():
+                ex.store.step(ex.run_id, f"{frame.path}/{label}", "wait_until", started, ex.clock.now(), "ok", None,
+                              attempt)
+                return
+        except (DriverError, ValueError, ZeroDivisionError) as exc:
+            last_error[:] = [str(exc)]
+        now = ex.clock.now()
+        if now >= end:
+            why = f"; last read failed: {last_error[0]}" if last_error else ""
+            verdict = UNKNOWN if last_error else FAIL
+            _step_failed(ex, frame, "wait_until", label, started, "timeout", verdict,
+                         f"'{c.condition}' not true within {now - started:.6g} s{why}", attempt)
+        ex.wait(min(poll, end - now))
+
+
+# -- loops -----------------------------------------------------------------------------------------
+def _loop(ex: Execution, step: Any, frame: Frame, names: list[str], axes: list[list[Any]], label: str) -> None:
+    started = ex.clock.now()
+    outcome = "ok"
+    try:
+        for point in itertools.product(*axes):
+            scope = {**frame.scope, **dict(zip(names, point))}
+            coords = {**frame.coords, **{n: (str(v) if isinstance(v, Quantity) else v) for n, v in zip(names, point)}}
+            run_steps(ex, step.steps, Frame(frame.phase, frame.path, scope, coords, frame.deadline, frame.verdicts))
+    except StepFailed:
+        outcome = "error"
+        raise
+    finally:
+        ex.store.step(ex.run_id, f"{frame.path}/{label}", "loop", started, ex.clock.now(), outcome, None, 1)
+
+
+def _soak(ex: Execution, step: SoakStep, frame: Frame, deadline: float | None) -> None:
+    duration = binding.evaluate(step.soak.duration, frame.scope)
+    every = binding.evaluate(step.soak.every, frame.scope)
+    if every <= 0:
+        raise StepFailed(FAIL, "soak interval must be positive")
+    start = ex.clock.now()
+    label = step.name or "soak"
+    samples = int(math.floor(duration / every + 1e-9)) + 1
+    ex.event("soak", f"{frame.path}: soak for {duration:g} s, sampling every {every:g} s ({samples} samples)",
+             data={"duration": duration, "every": every, "samples": samples})
+    for k in range(samples):
+        elapsed = ex.clock.now() - start
+        scope = {**frame.scope, "t": Quantity(elapsed, unit("s"))}
+        coords = {**frame.coords, "t": _hms(k * every)}
+        ex.report("progress", {"path": frame.path, "done": elapsed, "total": duration})
+        run_steps(ex, step.steps, Frame(frame.phase, frame.path, scope, coords, deadline, frame.verdicts))
+        ex.wait(max(0.0, start + min((k + 1) * every, duration) - ex.clock.now()), deadline)
+    ex.store.step(ex.run_id, f"{frame.path}/{label}", "soak", start, ex.clock.now(), "ok", None, 1)
+
+
+def _hms(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"

@@ -1,0 +1,173 @@
+"""Physical quantities as a bring-up lab writes them: `12 V`, `300 mA`, `1.5 L/min`, `30 degC`, `8 h`.
+
+A small table of the units a lab uses rather than a general units library: every quantity in a
+procedure is parsed once, at validation, into (value in SI, dimension); at run time the engine
+deals only in floats already converted to the unit each driver declared. That keeps a
+measurement's cost in microseconds and keeps our error messages in our own words.
+
+Temperatures are absolute (`K`, `degC`, `degF` convert with offsets); a limit on a temperature
+*difference* uses `K` and is compared as a plain number of kelvin by the action that takes it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    symbol: str
+    dimension: str
+    scale: float  # SI value of 1 unit
+    offset: float = 0.0  # SI value of 0 units (temperatures only)
+
+    def to_si(self, value: float) -> float:
+        return value * self.scale + self.offset
+
+    def from_si(self, value: float) -> float:
+        return (value - self.offset) / self.scale
+
+
+_PREFIX = {"p": 1e-12, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "μ": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9}
+
+
+def _table() -> dict[str, Unit]:
+    units: dict[str, Unit] = {}
+
+    def add(symbols: str, dimension: str, scale: float, offset: float = 0.0, prefixes: str = "") -> None:
+        for sym in symbols.split():
+            units[sym] = Unit(sym, dimension, scale, offset)
+            for p in prefixes:
+                units[p + sym] = Unit(p + sym, dimension, scale * _PREFIX[p], offset)
+
+    add("V", "voltage", 1.0, prefixes="numkµμ")
+    add("A", "current", 1.0, prefixes="pnumkµμ")
+    add("W", "power", 1.0, prefixes="umkMµ")
+    add("Ohm ohm Ω", "resistance", 1.0, prefixes="umkMµ")
+    add("F", "capacitance", 1.0, prefixes="pnumµ")
+    add("J", "energy", 1.0, prefixes="mk")
+    add("s", "time", 1.0, prefixes="pnumµ")
+    add("sec", "time", 1.0)
+    add("min", "time", 60.0)
+    add("h hr", "time", 3600.0)
+    add("d day", "time", 86400.0)
+    add("Hz", "frequency", 1.0, prefixes="kMG")
+    add("K", "temperature", 1.0)
+    add("degC °C C", "temperature", 1.0, offset=273.15)
+    add("degF °F", "temperature", 5.0 / 9.0, offset=273.15 - 32.0 * 5.0 / 9.0)
+    add("L/min lpm LPM", "flow", 1.0)
+    add("mL/min", "flow", 1e-3)
+    add("L/h", "flow", 1.0 / 60.0)
+    add("%", "ratio", 0.01)
+    add("ppm", "ratio", 1e-6)
+    add("dB", "decibel", 1.0)
+    add("T/s", "transfer_rate", 1.0, prefixes="kMG")
+    add("b/s bps bit/s", "bit_rate", 1.0, prefixes="kMG")
+    add("bit bits b", "bits", 1.0)
+    add("B byte bytes", "bytes", 1.0)
+    for p, f in (("Ki", 2**10), ("Mi", 2**20), ("Gi", 2**30), ("Ti", 2**40), ("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12)):
+        units[p + "B"] = Unit(p + "B", "bytes", float(f))
+    add("K/W", "thermal_resistance", 1.0)
+    add("J/K", "heat_capacity", 1.0)
+    add("/K", "per_kelvin", 1.0)
+    add("UI", "unit_interval", 1.0)
+    add("count", "count", 1.0)
+    return units
+
+
+UNITS: dict[str, Unit] = _table()
+DIMENSIONLESS = Unit("", "number", 1.0)
+UNITS[""] = DIMENSIONLESS
+
+
+class UnitError(ValueError):
+    """A quantity or unit that cannot be understood, with a hint of what would be."""
+
+
+def unit(symbol: str) -> Unit:
+    try:
+        return UNITS[symbol.strip()]
+    except KeyError:
+        raise UnitError(f"unknown unit {symbol!r}; known units include V, mV, A, mA, W, Ohm, s, ms, min, h, "
+                        f"Hz, GHz, degC, K, L/min, %, dB, GT/s, Gb/s, GiB") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    """A number with a unit, as written. `si` is the value in SI for comparisons and conversion."""
+
+    value: float
+    unit: Unit
+
+    @property
+    def dimension(self) -> str:
+        return self.unit.dimension
+
+    @property
+    def si(self) -> float:
+        return self.unit.to_si(self.value)
+
+    def to(self, symbol: str | Unit) -> float:
+        """This quantity's value in another unit of the same dimension."""
+        target = symbol if isinstance(symbol, Unit) else unit(symbol)
+        if target.dimension != self.unit.dimension and self.unit is not DIMENSIONLESS:
+            raise UnitError(f"cannot express {self} in {target.symbol}: {self.dimension} is not {target.dimension}")
+        return target.from_si(self.si)
+
+    def __str__(self) -> str:
+        return format_quantity(self.value, self.unit.symbol)
+
+
+_NUMBER = r"[-+]?(?:\d+(?:_\d+)*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_QUANTITY_RE = re.compile(rf"^\s*(?P<num>{_NUMBER}|[-+]?inf|nan)\s*(?P<unit>[^\s\d+-][^\s]*(?:\s*/\s*\S+)?)?\s*$")
+
+
+def parse_quantity(text: str | int | float) -> Quantity:
+    """`"12 V"` -> Quantity(12, V); `3` -> dimensionless 3; raises UnitError with a hint."""
+    if isinstance(text, bool):
+        raise UnitError(f"expected a quantity such as '12 V', not {text!r}")
+    if isinstance(text, (int, float)):
+        return Quantity(float(text), DIMENSIONLESS)
+    m = _QUANTITY_RE.match(str(text))
+    if not m:
+        raise UnitError(f"{text!r} is not a quantity: write a number and a unit, such as '12 V' or '300 mA'")
+    value = float(m.group("num").replace("_", ""))
+    sym = (m.group("unit") or "").replace(" ", "")
+    return Quantity(value, unit(sym))
+
+
+def format_quantity(value: float | None, symbol: str, digits: int = 6) -> str:
+    """Format for people: `0.7275 V`, `1e-12`, `30 degC`."""
+    if value is None:
+        return "—"
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        text = str(value)
+    else:
+        text = f"{value:.{digits}g}"
+    return f"{text} {symbol}" if symbol else text
+
+
+_TOLERANCE_RE = re.compile(r"^(?P<nominal>.+?)\s*(?:±|\+/-|\+-)\s*(?P<tol>.+)$")
+
+
+def parse_expect(text: str) -> tuple[Quantity, Quantity, Quantity]:
+    """`"0.75 V ± 3%"` or `"0.75 V +/- 20 mV"` -> (nominal, low, high) in the nominal's unit."""
+    m = _TOLERANCE_RE.match(str(text).strip())
+    if not m:
+        raise UnitError(f"{text!r} is not an expectation: write a nominal and a tolerance, such as '0.75 V ± 3%' "
+                        "(or '+/-' for ±)")
+    nominal = parse_quantity(m.group("nominal"))
+    tol = parse_quantity(m.group("tol"))
+    if tol.value < 0:
+        raise UnitError(f"tolerance in {text!r} must not be negative")
+    if tol.dimension == "ratio":
+        delta = abs(nominal.value) * tol.si
+    elif tol.dimension == nominal.dimension:
+        # a tolerance is a difference: convert by scale only (± 2 K around 30 degC is ± 2 degC)
+        delta = tol.value * tol.unit.scale / nominal.unit.scale
+    else:
+        raise UnitError(f"tolerance {tol} in {text!r} is a {tol.dimension}, but the nominal is a {nominal.dimension}: "
+                        f"give it in % or in {nominal.unit.symbol}")
+    return nominal, Quantity(nominal.value - delta, nominal.unit), Quantity(nominal.value + delta, nominal.unit)

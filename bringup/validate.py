@@ -1,0 +1,412 @@
+"""Validation before anything is touched: schema, units, bindings to driver actions, the phase
+graph, parameters, and the station's guardrails. Every problem is reported at once, each with
+file:line:col, what is wrong and what would fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import pydantic
+import yaml
+
+from . import binding, expr
+from .driver import ActionSpec, guardrail_violation
+from .procedure import (STEP_KINDS, DoStep, ForEachStep, Limit, MeasureStep, Monitor, Procedure, SoakStep,
+                        SweepRange, SweepStep, Value, WaitStep, WaitUntilStep, normalise)
+from .source import Document, InvalidInput, Loc, Problem, load_yaml
+from .station import Station
+from .units import DIMENSIONLESS, Quantity, UnitError, parse_expect, parse_quantity, unit
+
+_ALL_FIELDS = sorted({f.alias or n for m in (Procedure, DoStep, MeasureStep, WaitStep, WaitUntilStep, ForEachStep,
+                                              SweepStep, SoakStep, Monitor, Limit, SweepRange)
+                      for n, f in m.model_fields.items()} | set(STEP_KINDS) | {"condition", "poll", "duration",
+                                                                               "every", "from", "to", "step",
+                                                                               "default", "help", "after",
+                                                                               "on_fail", "retries", "id"})
+_MAX_COMBINATIONS = 10_000
+
+
+@dataclass
+class Checked:
+    """A procedure that passed validation against a station, ready for the runner."""
+
+    procedure: Procedure
+    document: Document
+    station: Station
+    parameters: dict[str, Any]
+    sha256: str
+    order: list[str] = field(default_factory=list)  # phases in dependency order
+
+
+# -- structure -----------------------------------------------------------------------------------
+def load_procedure(path: str | Path, text: str | None = None) -> tuple[Procedure, Document]:
+    doc = load_yaml(path, text, what="procedure")
+    if not isinstance(doc.data, dict):
+        raise InvalidInput([doc.problem((), "a procedure is a mapping with 'procedure', 'requires' and 'phases'",
+                                        "see docs/procedures.md")])
+    try:
+        proc = Procedure.model_validate(normalise(doc.data))
+    except pydantic.ValidationError as exc:
+        raise InvalidInput([_located(doc, e) for e in exc.errors(include_url=False)]) from None
+    return proc, doc
+
+
+def _strip_tags(loc: Iterable[Any]) -> Loc:
+    out: list[Any] = []
+    for part in loc:
+        # the step union inserts its tag ("measure") after a list index; the YAML has no such level
+        if isinstance(part, str) and part in STEP_KINDS and out and isinstance(out[-1], int) and len(out) >= 2 \
+                and out[-2] in ("steps", "safe_state"):
+            continue
+        if isinstance(part, str) and part.startswith("function-"):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _located(doc: Document, err: dict[str, Any]) -> Problem:
+    loc = _strip_tags(err["loc"])
+    kind = err["type"]
+    where = "/".join(map(str, loc)) or "the top level"
+    if kind == "extra_forbidden":
+        key = loc[-1]
+        close = difflib.get_close_matches(str(key), _ALL_FIELDS, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "remove it; see `bringup schema` for the language"
+        return doc.problem(loc, f"unknown key '{key}'", hint, key=True)
+    if kind == "missing":
+        parent = "/".join(map(str, loc[:-1])) or "the procedure"
+        return doc.problem(loc, f"'{loc[-1]}' is required in {parent}", f"add '{loc[-1]}:'")
+    if kind == "step_kind":
+        return doc.problem(loc, "a step needs exactly one of: " + ", ".join(STEP_KINDS),
+                           "e.g. '- do: psu.output' or '- measure: sled.max_tj'")
+    if kind == "string_pattern_mismatch":
+        return doc.problem(loc, f"{where}: '{err.get('input')}' is not a name of the form role.action",
+                           "e.g. psu.set or sled.max_tj")
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return doc.problem(loc, f"{where}: {msg}")
+
+
+# -- semantics -----------------------------------------------------------------------------------
+class _Checker:
+    def __init__(self, proc: Procedure, doc: Document, station: Station, overrides: dict[str, str]) -> None:
+        self.proc, self.doc, self.station = proc, doc, station
+        self.problems: list[Problem] = []
+        self.params = self._parameters(overrides)
+
+    def fail(self, loc: Loc, message: str, hint: str = "", key: bool = False) -> None:
+        self.problems.append(self.doc.problem(loc, message, hint, key))
+
+    # parameters -------------------------------------------------------------------------------
+    def _parameters(self, overrides: dict[str, str]) -> dict[str, Any]:
+        values = {name: binding.parse_parameter(p.default) for name, p in self.proc.parameters.items()}
+        for name, text in overrides.items():
+            if name not in values:
+                known = ", ".join(values) or "none"
+                self.problems.append(Problem("<command line>", 1, 1, f"-p {name}: the procedure has no parameter '{name}'",
+                                             f"its parameters: {known}"))
+                continue
+            try:
+                raw = yaml.safe_load(text) if text.strip() else text
+            except yaml.YAMLError:
+                raw = text
+            new = binding.parse_parameter(raw)
+            old = values[name]
+            if isinstance(old, Quantity) and (not isinstance(new, Quantity) or
+                                              (new.dimension != old.dimension and old.unit is not DIMENSIONLESS)):
+                self.problems.append(Problem("<command line>", 1, 1,
+                                             f"-p {name}={text}: {name} is a {old.dimension} (default {old})",
+                                             f"give it with a unit, e.g. -p {name}={old}"))
+                continue
+            values[name] = new
+        return values
+
+    # roles and actions ------------------------------------------------------------------------
+    def roles(self) -> None:
+        for role, kind in self.proc.requires.items():
+            b = self.station.roles.get(role)
+            loc = ("requires", role)
+            if b is None:
+                self.fail(loc, f"role '{role}' ({kind}) is not in station '{self.station.name}' ({self.station.file})",
+                          f"the station has: {', '.join(self.station.roles) or 'no roles'}", key=True)
+            elif b.cls.kind != kind:
+                self.fail(loc, f"role '{role}' must be a {kind}, but station '{self.station.name}' binds it to "
+                               f"{b.driver_name}, a {b.cls.kind}")
+
+    def spec(self, ref: str, kind: str, loc: Loc) -> tuple[str, ActionSpec] | None:
+        role, name = ref.split(".", 1)
+        if role not in self.proc.requires:
+            self.fail(loc, f"unknown role '{role}' in '{ref}'",
+                      f"declare it under 'requires:' (roles: {', '.join(self.proc.requires) or 'none'})")
+            return None
+        b = self.station.roles.get(role)
+        if b is None:
+            return None  # reported once in roles()
+        specs = b.cls.spec()
+        s = specs.get(name)
+        want = "reading" if kind == "reading" else "action"
+        if s is None or s.kind != want:
+            names = sorted(n for n, x in specs.items() if x.kind == want)
+            close = difflib.get_close_matches(name, names, n=1)
+            other = " (it is a reading: use 'measure')" if s is not None and want == "action" else \
+                " (it is an action: use 'do')" if s is not None else ""
+            hint = f"did you mean '{role}.{close[0]}'?" if close else f"{role}'s {want}s: {', '.join(names)}"
+            self.fail(loc, f"{b.driver_name} ({role}) has no {want} '{name}'{other}", hint)
+            return None
+        return role, s
+
+    def args(self, role: str, s: ActionSpec, with_: dict[str, Any], loc: Loc, scope: dict[str, list[Any]]) -> None:
+        raw, errors = binding.args_of(s, with_)
+        for e in errors:
+            self.fail(loc + (("with", e.key) if e.key else ()), str(e), e.hint, key=e.key is not None)
+        rails = self.station.roles[role].guardrails
+        used = sorted({n for v in raw.values() for n in binding.names_in(v)})
+        for n in used:
+            if n not in scope:
+                self.fail(loc + ("with",), f"{{{n}}} is not defined here",
+                          "define it under 'parameters:' or in an enclosing for_each/sweep")
+                return
+        combos = itertools.product(*(scope[n] for n in used))
+        for i, combo in enumerate(combos):
+            if i >= _MAX_COMBINATIONS:
+                break
+            values = dict(zip(used, combo))
+            try:
+                args = binding.convert_args(s, raw, values)
+            except binding.BindError as e:
+                self.fail(loc + ("with", e.key) if e.key else loc, str(e), _unit_hint(s, e.key))
+                return
+            why = guardrail_violation(rails, s, args)
+            if why:
+                self.fail(loc + ("with",), f"{role}.{why}",
+                          f"station '{self.station.name}' forbids it ({self.station.file}); lower the value "
+                          "or, if the hardware allows it, raise the station's guardrail")
+                return
+
+    # values and limits ------------------------------------------------------------------------
+    def value(self, v: Value | None, dim: str, loc: Loc, scope: dict[str, list[Any]], what: str) -> None:
+        if v is None:
+            return
+        try:
+            got = binding.value_dimension(v, binding.dims_of_scope(scope))
+        except expr.ExprError as exc:
+            self.fail(loc, f"{what}: {exc}", exc.hint)
+            return
+        if got == dim or (dim == "number" and got in ("ratio", "number")):
+            return
+        if got == "number" and dim != "number":
+            self.fail(loc, f"{what} '{v}' needs a unit: it is compared with a {dim}",
+                      f"write it with a unit, e.g. '{v} {_unit_for(dim)}'")
+        else:
+            self.fail(loc, f"{what} '{v}' is a {got}, but a {dim} is needed", f"use a unit of {dim}")
+
+    def limit(self, lim: Limit | None, reading_unit: str, loc: Loc, scope: dict[str, list[Any]]) -> None:
+        if lim is None:
+            return
+        dim = unit(reading_unit).dimension if reading_unit else "number"
+        self.value(lim.low, dim, loc + ("low",), scope, "low limit")
+        self.value(lim.high, dim, loc + ("high",), scope, "high limit")
+        if lim.low is not None and lim.high is not None and lim.low.const and lim.high.const \
+                and lim.low.const.si > lim.high.const.si:
+            self.fail(loc, f"low limit {lim.low} is above high limit {lim.high}", "swap them")
+
+    # steps ------------------------------------------------------------------------------------
+    def steps(self, steps: list[Any], loc: Loc, scope: dict[str, list[Any]], safe: bool = False) -> None:
+        for i, step in enumerate(steps):
+            self.step(step, loc + (i,), scope, safe)
+
+    def step(self, step: Any, loc: Loc, scope: dict[str, list[Any]], safe: bool) -> None:
+        self.value(step.timeout, "time", loc + ("timeout",), scope, "timeout")
+        if isinstance(step, DoStep):
+            found = self.spec(step.do, "action", loc + ("do",))
+            if found:
+                self.args(found[0], found[1], step.with_, loc, scope)
+        elif isinstance(step, MeasureStep):
+            found = self.spec(step.measure, "reading", loc + ("measure",))
+            if found:
+                self.args(found[0], found[1], step.with_, loc, scope)
+                self.limit(step.limit, found[1].unit or "", loc + ("limit",), scope)
+                if step.expect is not None:
+                    nominal = parse_expect(step.expect)[0]
+                    want = unit(found[1].unit).dimension if found[1].unit else "number"
+                    if nominal.dimension != want and not (want == "number" and nominal.unit is DIMENSIONLESS):
+                        self.fail(loc + ("expect",), f"expect '{step.expect}' is a {nominal.dimension}, but "
+                                                     f"{step.measure} reads a {want} ({found[1].unit or 'no unit'})")
+        elif isinstance(step, WaitStep):
+            self.value(step.wait, "time", loc + ("wait",), scope, "wait")
+        elif isinstance(step, WaitUntilStep):
+            c = step.wait_until
+            self.value(c.timeout, "time", loc + ("wait_until", "timeout"), scope, "timeout")
+            self.value(c.poll, "time", loc + ("wait_until", "poll"), scope, "poll")
+            self.condition(c.condition, loc + ("wait_until", "condition"), scope)
+        elif isinstance(step, ForEachStep):
+            if safe:
+                self.fail(loc, "the safe state runs plain steps in order: no loops", "list the steps out")
+            inner = dict(scope)
+            for name, values in step.for_each.items():
+                if not values:
+                    self.fail(loc + ("for_each", name), f"for_each '{name}' has no values")
+                inner[name] = binding.literal_axis(values) or [0]
+            self.steps(step.steps, loc + ("steps",), inner)
+        elif isinstance(step, SweepStep):
+            inner = dict(scope)
+            for name, axis in step.sweep.items():
+                aloc = loc + ("sweep", name)
+                if isinstance(axis, SweepRange):
+                    points = self.range_points(axis, aloc, scope)
+                else:
+                    points = binding.literal_axis(axis)
+                    dims = {p.dimension for p in points if isinstance(p, Quantity)}
+                    if len(dims) > 1:
+                        self.fail(aloc, f"sweep axis '{name}' mixes {', '.join(sorted(dims))}")
+                if not points:
+                    self.fail(aloc, f"sweep axis '{name}' has no points")
+                inner[name] = points or [0]
+            self.steps(step.steps, loc + ("steps",), inner)
+        elif isinstance(step, SoakStep):
+            if safe:
+                self.fail(loc, "the safe state cannot soak", "use 'wait'")
+            self.value(step.soak.duration, "time", loc + ("soak", "duration"), scope, "soak duration")
+            self.value(step.soak.every, "time", loc + ("soak", "every"), scope, "soak interval")
+            inner = {**scope, "t": [Quantity(0.0, unit("s"))]}
+            self.steps(step.steps, loc + ("steps",), inner)
+
+    def range_points(self, axis: SweepRange, loc: Loc, scope: dict[str, list[Any]]) -> list[Any]:
+        dims = []
+        for key, v in (("from", axis.from_), ("to", axis.to), ("step", axis.step)):
+            try:
+                dims.append(binding.value_dimension(v, binding.dims_of_scope(scope)))
+            except expr.ExprError as exc:
+                self.fail(loc + (key,), f"sweep {key}: {exc}", exc.hint)
+                return []
+        if len(set(dims)) > 1:
+            self.fail(loc, f"sweep from/to/step must be the same kind of quantity, not {', '.join(dims)}")
+            return []
+        try:
+            first = {n: v[0] for n, v in scope.items()}
+            return binding.range_axis(axis, first)
+        except (ValueError, KeyError) as exc:
+            self.fail(loc + ("step",), f"sweep: {exc}")
+            return []
+
+    def condition(self, text: str, loc: Loc, scope: dict[str, list[Any]]) -> None:
+        node = expr.parse(text)
+
+        def reading_dim(role: str, name: str, argnames: tuple[str, ...]) -> str:
+            found = self.spec(f"{role}.{name}", "reading", loc)
+            if not found:
+                raise expr.ExprError(f"no reading {role}.{name}", 0)
+            for a in argnames:
+                if a not in found[1].params:
+                    raise expr.ExprError(f"{role}.{name} has no parameter '{a}'", 0,
+                                         f"its parameters: {', '.join(found[1].params) or 'none'}")
+            u = found[1].unit
+            return unit(u).dimension if u else "number"
+        try:
+            d = expr.check(node, binding.dims_of_scope(scope), reading_dim)
+        except expr.ExprError as exc:
+            if str(exc).startswith("no reading"):
+                return  # already reported by spec()
+            self.fail(loc, f"condition: {exc} (column {exc.offset + 1})", exc.hint)
+            return
+        if d != "bool":
+            self.fail(loc, f"condition '{text}' is a {d}, not true/false", "compare it, e.g. '... < 2 A'")
+
+    # monitors, phases -------------------------------------------------------------------------
+    def monitors(self, scope: dict[str, list[Any]]) -> None:
+        for i, m in enumerate(self.proc.monitors):
+            loc = ("monitors", i)
+            self.value(m.every, "time", loc + ("every",), scope, "monitor interval")
+            found = self.spec(m.read, "reading", loc + ("read",))
+            if found:
+                self.args(found[0], found[1], m.with_, loc, scope)
+                self.limit(m.limit, found[1].unit or "", loc + ("limit",), scope)
+
+    def phases(self, scope: dict[str, list[Any]]) -> list[str]:
+        ids: dict[str, int] = {}
+        for i, p in enumerate(self.proc.phases):
+            if p.id in ids:
+                self.fail(("phases", i, "id"), f"phase id '{p.id}' is used twice", "give each phase its own id")
+            ids.setdefault(p.id, i)
+            self.value(p.timeout, "time", ("phases", i, "timeout"), scope, "phase timeout")
+            self.steps(p.steps, ("phases", i, "steps"), scope)
+        for i, p in enumerate(self.proc.phases):
+            for j, dep in enumerate(p.after):
+                if dep == p.id:
+                    self.fail(("phases", i, "after"), f"phase '{p.id}' cannot come after itself")
+                elif dep not in ids:
+                    close = difflib.get_close_matches(dep, list(ids), n=1)
+                    self.fail(("phases", i, "after"), f"phase '{p.id}' comes after unknown phase '{dep}'",
+                              f"did you mean '{close[0]}'?" if close else f"phases: {', '.join(ids)}")
+        order, cycle = topological([(p.id, [d for d in p.after if d in ids and d != p.id]) for p in self.proc.phases])
+        if cycle:
+            self.fail(("phases", ids[cycle[0]], "after"), "phases depend on each other in a cycle: "
+                      + " -> ".join(cycle + [cycle[0]]), "remove one 'after:' so that the phases can be ordered")
+        return order
+
+
+def topological(nodes: list[tuple[str, list[str]]]) -> tuple[list[str], list[str]]:
+    """Phases in dependency order, keeping the written order among independent ones; and a cycle if any."""
+    deps = {n: list(d) for n, d in nodes}
+    order: list[str] = []
+    done: set[str] = set()
+    remaining = [n for n, _ in nodes]
+    while remaining:
+        ready = next((n for n in remaining if all(d in done for d in deps[n])), None)
+        if ready is None:
+            return order, _find_cycle(deps, remaining)
+        order.append(ready)
+        done.add(ready)
+        remaining.remove(ready)
+    return order, []
+
+
+def _find_cycle(deps: dict[str, list[str]], remaining: list[str]) -> list[str]:
+    start = remaining[0]
+    path: list[str] = []
+    node = start
+    while node not in path:
+        path.append(node)
+        node = next(d for d in deps[node] if d in remaining)
+    return path[path.index(node):]
+
+
+def _unit_for(dim: str) -> str:
+    return {"voltage": "V", "current": "A", "temperature": "degC", "time": "s", "flow": "L/min", "power": "W",
+            "frequency": "Hz"}.get(dim, "")
+
+
+def _unit_hint(s: ActionSpec, key: str | None) -> str:
+    p = s.params.get(key) if key else None
+    if p is not None and p.unit:
+        return f"{key} takes a {unit(p.unit).dimension}, e.g. '1 {p.unit}'"
+    if p is not None and p.choices:
+        return f"{key} takes one of {', '.join(map(str, p.choices))}"
+    return f"see `bringup drivers` for {s.name}'s parameters"
+
+
+def check(proc: Procedure, doc: Document, station: Station, overrides: dict[str, str] | None = None) -> Checked:
+    """Every semantic check; raises InvalidInput with all problems found."""
+    c = _Checker(proc, doc, station, overrides or {})
+    c.roles()
+    scope = {n: [v] for n, v in c.params.items()}
+    c.monitors(scope)
+    c.steps(proc.safe_state, ("safe_state",), scope, safe=True)
+    order = c.phases(scope)
+    if c.problems:
+        raise InvalidInput(c.problems)
+    return Checked(proc, doc, station, c.params, hashlib.sha256(doc.text.encode()).hexdigest(), order)
+
+
+def validate(procedure_path: str | Path, station: Station, overrides: dict[str, str] | None = None) -> Checked:
+    """Load and check a procedure file against a station. Raises InvalidInput, never touches hardware."""
+    proc, doc = load_procedure(procedure_path)
+    return check(proc, doc, station, overrides)
+
+
+__all__ = ["Checked", "check", "load_procedure", "validate", "topological", "UnitError", "parse_quantity"]

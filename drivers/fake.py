@@ -1,0 +1,217 @@
+"""In-memory drivers, nameable in station files, so the engine's own tests run with no simulator.
+
+They behave just enough like a bench to exercise the runner: a supply whose current follows its
+load, a sled whose junction warms with stress on the clock, links that report a BER. Options
+let a test make any reading return NaN, raise, or hang, and any action fail, which is how the
+engine's guarantees (UNKNOWN never PASS, safe state always runs, timeouts honoured) are tested
+without hardware.
+
+Options common to all fakes:
+  nan:    [reading, ...]   these readings return NaN
+  error:  [name, ...]      these actions/readings raise DriverError
+  lost:   [name, ...]      these raise InstrumentUnreachable (the instrument is gone)
+  hang:   [name, ...]      these block until the step's deadline, then raise StepTimeout
+  values: {reading: v}     these readings return v (in the reading's unit)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from bringup.driver import (Driver, DriverError, InstrumentUnreachable, Param, StepTimeout, action,
+                            reading)
+
+_COMMON = {"nan": [], "error": [], "lost": [], "hang": [], "values": {}}
+
+
+class _Fake(Driver):
+    option_defaults = dict(_COMMON)
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.log: list[tuple[float, str, dict]] = []  # every call, for tests to assert order
+
+    def call(self, name: str, args: dict[str, Any]) -> Any:
+        self.log.append((self.clock.now(), name, dict(args)))
+        o = self.options
+        if name in o["lost"]:
+            raise InstrumentUnreachable(self.role, self.resource, f"no reply to {name}")
+        if name in o["error"]:
+            raise DriverError(f"{self.role}.{name}: instrument reported an error")
+        if name in o["hang"]:
+            # a stuck instrument: the transport gives up at the step's deadline, as a real one must
+            left = self.remaining()
+            self.clock.sleep(max(0.0, left) if left is not None else 5.0)
+            raise StepTimeout(f"{self.role}.{name}: no reply before the step's deadline")
+        if name in o["nan"]:
+            return math.nan
+        if name in o["values"]:
+            return float(o["values"][name])
+        return super().call(name, args)
+
+
+CHANNEL = Param(int, choices=(1, 2, 3), help="output channel")
+
+
+class FakePowerSupply(_Fake):
+    """A three-output bench supply with a resistive load on each output (option `load_ohm`)."""
+
+    kind = "power_supply"
+    option_defaults = {**_COMMON, "load_ohm": {1: 6.0, 2: 100.0, 3: 100.0}}
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.setpoint = {c: 0.0 for c in (1, 2, 3)}
+        self.limit = {c: 1.0 for c in (1, 2, 3)}
+        self.enabled = {c: False for c in (1, 2, 3)}
+
+    @action(channel=CHANNEL, voltage=Param("V", low=0, high=30, help="output voltage"),
+            current_limit=Param("A", low=0, high=50, help="current limit"))
+    def set(self, channel: int, voltage: float, current_limit: float) -> None:
+        """Program a channel's voltage and current limit (the output state is unchanged)."""
+        self.setpoint[channel], self.limit[channel] = voltage, current_limit
+
+    @action(state=Param(type=bool, help="on or off"), channel=Param(int, choices=(0, 1, 2, 3), default=0,
+                                                                   help="0 = all channels"))
+    def output(self, state: bool, channel: int = 0) -> None:
+        """Switch an output (or all outputs) on or off."""
+        for c in ((1, 2, 3) if channel == 0 else (channel,)):
+            self.enabled[c] = state
+
+    @reading("V", channel=Param(int, choices=(1, 2, 3), default=1))
+    def voltage(self, channel: int = 1) -> float:
+        """Measured output voltage (drops into current limit when the load asks for more)."""
+        if not self.enabled[channel]:
+            return 0.0
+        r = float(self.options["load_ohm"][channel])
+        return min(self.setpoint[channel], self.limit[channel] * r)
+
+    @reading("A", channel=Param(int, choices=(1, 2, 3), default=1))
+    def current(self, channel: int = 1) -> float:
+        """Measured output current."""
+        return self.voltage(channel) / float(self.options["load_ohm"][channel])
+
+
+class FakeMultimeter(_Fake):
+    """A multimeter reading a fixed source (option `source_v`) with a little deterministic noise."""
+
+    kind = "multimeter"
+    option_defaults = {**_COMMON, "source_v": 0.75, "source_a": 0.0}
+
+    @reading("V", range=Param("V", default=10.0, low=0.1, high=1000))
+    def voltage_dc(self, range: float = 10.0) -> float:
+        """DC voltage."""
+        return float(self.options["source_v"])
+
+    @reading("A", range=Param("A", default=1.0, low=1e-4, high=10))
+    def current_dc(self, range: float = 1.0) -> float:
+        """DC current."""
+        return float(self.options["source_a"])
+
+
+class FakeCoolant(_Fake):
+    """A coolant unit: reaches its setpoint instantly, reports flow while running."""
+
+    kind = "coolant"
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.running, self.setpoint_c, self.flow_lpm = False, 25.0, 0.0
+
+    @action(setpoint=Param("degC", low=5, high=60, help="coolant supply temperature"),
+            flow=Param("L/min", low=0.1, high=20, help="flow"))
+    def start(self, setpoint: float, flow: float) -> None:
+        """Start circulating at a supply temperature and flow."""
+        self.running, self.setpoint_c, self.flow_lpm = True, setpoint, flow
+
+    @action()
+    def stop(self) -> None:
+        """Stop circulating."""
+        self.running = False
+
+    @reading("L/min")
+    def flow(self) -> float:
+        """Measured flow."""
+        return self.flow_lpm if self.running else 0.0
+
+    @reading("degC")
+    def supply_temperature(self) -> float:
+        """Measured supply (inlet) temperature."""
+        return self.setpoint_c
+
+
+class FakeSled(_Fake):
+    """A sled whose junction warms toward `inlet + R*P` with a first-order lag on the clock."""
+
+    kind = "sled"
+    option_defaults = {**_COMMON, "chips": 4, "tau_s": 20.0, "r_kw": 0.06, "idle_w": 80.0, "stress_w": 700.0,
+                       "ber": 1e-15, "rails": {"VDD_CORE": 0.75, "VDD_SRAM": 0.8, "VDDIO": 1.8}}
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.powered = False
+        self.level = 0.0
+        self._tj, self._t = 30.0, self.clock.now()
+
+    def _advance(self) -> float:
+        now = self.clock.now()
+        o = self.options
+        target = 30.0 + (o["r_kw"] * (o["idle_w"] + self.level * (o["stress_w"] - o["idle_w"])) if self.powered else 0.0)
+        self._tj = target + (self._tj - target) * math.exp(-(now - self._t) / o["tau_s"])
+        self._t = now
+        return self._tj
+
+    @action()
+    def power_on(self) -> None:
+        """Sequence every rail on, in order."""
+        self._advance()
+        self.powered = True
+
+    @action()
+    def power_off(self) -> None:
+        """Sequence every rail off, in reverse order."""
+        self._advance()
+        self.powered, self.level = False, 0.0
+
+    @action(level=Param("%", low=0, high=100, default=100.0, help="activity"))
+    def stress_start(self, level: float = 100.0) -> None:
+        """Start the stress workload at a level of activity."""
+        if not self.powered:
+            raise DriverError("sled: stress_start refused: the sled is off")
+        self._advance()
+        self.level = level / 100.0
+
+    @action()
+    def stress_stop(self) -> None:
+        """Stop the stress workload."""
+        self._advance()
+        self.level = 0.0
+
+    @reading("V", rail=Param(type=str, choices=("VDD_CORE", "VDD_SRAM", "VDDIO"), help="rail name"),
+             chip=Param(int, default=0, low=0, high=15))
+    def rail_voltage(self, rail: str, chip: int = 0) -> float:
+        """Die-sense voltage of a rail."""
+        return float(self.options["rails"][rail]) if self.powered else 0.0
+
+    @reading("degC")
+    def max_tj(self) -> float:
+        """Hottest junction temperature on the sled."""
+        return self._advance()
+
+    @reading("", port=Param(int, low=0, high=3), pattern=Param(type=str, choices=("PRBS7", "PRBS15", "PRBS31"),
+                                                                default="PRBS31"),
+             confidence=Param("%", default=95.0, low=50, high=99.99))
+    def prbs_ber(self, port: int, pattern: str = "PRBS31", confidence: float = 95.0) -> float:
+        """Upper bound of a mesh port's bit error rate at a confidence level."""
+        if not self.powered:
+            raise DriverError("sled: links are down (the sled is off)")
+        return float(self.options["ber"])
+
+    @reading("", idempotent=True)
+    def powered_state(self) -> float:
+        """1 when every rail is up, else 0."""
+        return 1.0 if self.powered else 0.0
+
+    def telemetry(self) -> dict[str, tuple[float, str]]:
+        return {"sled.max_tj": (self._advance(), "degC")}
