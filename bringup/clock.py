@@ -96,22 +96,27 @@ class SimClock(_Interruptible):
         if speed is not None and not (speed > 0 and math.isfinite(speed)):
             raise ValueError(f"simulation speed must be a positive number, not {speed!r}")
         self.speed = speed
-        self._lock = threading.Lock()
-        self._virtual = float(start)  # virtual time at the last anchor
-        self._wall_anchor = time.monotonic()
+        self._lock = threading.Lock()  # serialises writers; readers take the tuple as it stands
+        # (virtual time at the anchor, wall time of the anchor), replaced whole so that a reader
+        # never sees half an update: now() is the hottest call in the engine and takes no lock
+        self._anchor = (float(start), time.monotonic())
 
     def now(self) -> float:
-        with self._lock:
-            if self.speed is None:
-                return self._virtual
-            return self._virtual + (time.monotonic() - self._wall_anchor) * self.speed
+        virtual, wall = self._anchor
+        if self.speed is None:
+            return virtual
+        return virtual + (time.monotonic() - wall) * self.speed
 
     def advance(self, seconds: float) -> None:
         """Jump virtual time forward (fast mode's sleep; also handy in tests)."""
         if seconds < 0:
             raise ValueError("time does not run backwards")
         with self._lock:
-            self._virtual += seconds
+            virtual, wall = self._anchor
+            if self.speed is not None:  # re-anchor so the jump adds to the time already run
+                now_wall = time.monotonic()
+                virtual, wall = virtual + (now_wall - wall) * self.speed, now_wall
+            self._anchor = (virtual + seconds, wall)
 
     def sleep(self, seconds: float) -> bool:
         if self.interrupted:

@@ -365,23 +365,27 @@ def compile_expr(node: Node, names: dict[str, Any], read: Reader | None) -> Call
     return lambda: f2(a(), b())
 
 
+def walk(node: Node):
+    """Every node of an expression, depth first."""
+    yield node
+    if isinstance(node, Read):
+        for _, a in node.args:
+            yield from walk(a)
+    elif isinstance(node, Unary):
+        yield from walk(node.operand)
+    elif isinstance(node, Binary):
+        yield from walk(node.left)
+        yield from walk(node.right)
+    elif isinstance(node, Call):
+        for a in node.args:
+            yield from walk(a)
+
+
 def readings_in(node: Node) -> list[Read]:
     """Every instrument reading an expression makes (for validation against drivers)."""
-    found: list[Read] = []
+    return [n for n in walk(node) if isinstance(n, Read)]
 
-    def walk(n: Node) -> None:
-        if isinstance(n, Read):
-            found.append(n)
-            for _, a in n.args:
-                walk(a)
-        elif isinstance(n, Unary):
-            walk(n.operand)
-        elif isinstance(n, Binary):
-            walk(n.left)
-            walk(n.right)
-        elif isinstance(n, Call):
-            for a in n.args:
-                walk(a)
 
-    walk(node)
-    return found
+def names_in(node: Node) -> set[str]:
+    """Every parameter or loop variable an expression uses."""
+    return {n.name for n in walk(node) if isinstance(n, Name)}

@@ -61,7 +61,7 @@ class Runner:
             procedure_sha256=self.checked.sha256, dut=self.dut, station=self.checked.station.name,
             parameters=params, meta=self.meta, clock="simulated" if self.clock.simulated else "real")
         ex = self.ex = Execution(self.clock, self.store, run_id, self.drivers, dict(self.checked.parameters), self.dut,
-                                 reporter=self.reporter)
+                                 reporter=self.reporter, plans=dict(self.checked.plans))
         states: dict[str, str] = {pid: "pending" for pid in self.checked.order}
         for i, pid in enumerate(self.checked.order):
             self.store.phase(run_id, pid, state="pending", t=self.clock.now(), order=i)

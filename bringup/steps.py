@@ -16,9 +16,10 @@ from . import binding, expr, monitors
 from .clock import Clock
 from .driver import ActionSpec, Driver, DriverError, InstrumentUnreachable, StepTimeout
 from .monitors import Abort
+from .plan import MeasurePlan, plan_measure
 from .procedure import (DoStep, ForEachStep, MeasureStep, SoakStep, SweepRange, SweepStep, Value, WaitStep,
                         WaitUntilStep)
-from .units import Quantity, parse_expect, unit
+from .units import Quantity, unit
 from .verdict import FAIL, PASS, UNKNOWN, describe_limits, judge
 
 DEFAULT_STEP_TIMEOUT = 60.0  # seconds; a driver call with no declared timeout still cannot hang forever
@@ -55,7 +56,7 @@ class Execution:
     abort_reason: str | None = None
     lost_roles: set[str] = field(default_factory=set)
     next_monitor_due: float = math.inf
-    _cache: dict[int, Any] = field(default_factory=dict)
+    plans: dict[int, MeasurePlan] = field(default_factory=dict)  # id(step) -> plan, from validation
 
     # -- signals and interlocks -------------------------------------------------------------------
     def request_abort(self, reason: str) -> None:
@@ -113,7 +114,7 @@ class Execution:
             driver.deadline = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Frame:
     """Where in the procedure a step runs: phase, nesting path, loop coordinates, deadline."""
 
@@ -123,19 +124,6 @@ class Frame:
     coords: dict[str, Any]
     deadline: float | None
     verdicts: list[str]
-
-
-@dataclass
-class _Measure:
-    role: str
-    reading: str
-    spec: ActionSpec
-    raw: dict[str, Any]
-    const_args: dict[str, Any] | None
-    unit: str
-    low: Value | float | None
-    high: Value | float | None
-    label: str
 
 
 def run_steps(ex: Execution, steps: list[Any], frame: Frame) -> None:
@@ -149,6 +137,14 @@ def run_steps(ex: Execution, steps: list[Any], frame: Frame) -> None:
 
 
 def run_step(ex: Execution, step: Any, frame: Frame) -> None:
+    if step.retry == 0 and step.timeout is None and type(step) is MeasureStep:
+        # the common case, kept lean: a sweep or soak makes thousands of these
+        try:
+            _measure(ex, step, frame, frame.deadline, 1, 1)
+        except StepFailed as failure:
+            frame.verdicts.append(failure.verdict)
+            raise
+        return
     attempts = step.retry + 1
     for attempt in range(1, attempts + 1):
         started = ex.clock.now()
@@ -202,67 +198,53 @@ def _check_deadline(ex: Execution, deadline: float | None) -> None:
 
 
 # -- measure --------------------------------------------------------------------------------------
-def _compile_measure(ex: Execution, step: MeasureStep) -> _Measure:
-    role, reading = step.measure.split(".", 1)
-    spec = ex.drivers[role].spec()[reading]
-    raw, _ = binding.args_of(spec, step.with_)
-    refs = any(binding.names_in(v) for v in raw.values())
-    const_args = None if refs else binding.convert_args(spec, raw, {})
-    u = spec.unit or ""
-    low: Value | float | None = None
-    high: Value | float | None = None
-    if step.expect is not None:
-        _, lo, hi = parse_expect(step.expect)
-        low, high = (lo.to(u), hi.to(u)) if u else (lo.value, hi.value)
-    elif step.limit is not None:
-        low, high = step.limit.low, step.limit.high
-        # literal limits are converted once; expressions are evaluated in each scope
-        if isinstance(low, Value) and low.const is not None:
-            low = binding.value_in(low, {}, u)
-        if isinstance(high, Value) and high.const is not None:
-            high = binding.value_in(high, {}, u)
-    return _Measure(role, reading, spec, raw, const_args, u, low, high, step.name or step.measure)
-
-
-def _limit(v: Value | float | None, scope: dict[str, Any], u: str) -> float | None:
-    if v is None or isinstance(v, float):
-        return v
-    return binding.value_in(v, scope, u)
-
-
 def _measure(ex: Execution, step: MeasureStep, frame: Frame, deadline: float | None, attempt: int,
              attempts: int) -> None:
-    m = ex._cache.get(id(step))
-    if m is None:
-        m = ex._cache[id(step)] = _compile_measure(ex, step)
-    t = ex.clock.now()
-    args = m.const_args if m.const_args is not None else binding.convert_args(m.spec, m.raw, frame.scope)
-    label = m.label if m.const_args is not None or step.name else _label(m.label, args)
-    low, high = _limit(m.low, frame.scope, m.unit), _limit(m.high, frame.scope, m.unit)
+    m = ex.plans.get(id(step))
+    if m is None:  # a step validation did not plan (it always does; this keeps the runner self-sufficient)
+        m = ex.plans[id(step)] = plan_measure(step, ex.drivers[step.measure.split(".")[0]].spec()[
+            step.measure.split(".", 1)[1]], ex.parameters)
+    clock = ex.clock
+    t = clock.now()
+    if m.const_args is not None:
+        args, label = m.const_args, m.label
+    else:
+        args = binding.convert_args(m.spec, m.raw, frame.scope)
+        label = m.label if step.name else _label(m.label, args)
+    low = m.low if m.low_expr is None else binding.value_in(m.low_expr, frame.scope, m.unit)
+    high = m.high if m.high_expr is None else binding.value_in(m.high_expr, frame.scope, m.unit)
     message = None
+    driver = ex.drivers[m.role]
+    driver.deadline = deadline if deadline is not None else t + DEFAULT_STEP_TIMEOUT
     try:
-        value = float(ex.call(m.role, m.reading, args, deadline if deadline is not None else t + DEFAULT_STEP_TIMEOUT))
-        _check_deadline(ex, deadline)
+        value = float(driver.call(m.reading, args))
+        if deadline is not None and clock.now() > deadline:
+            raise StepTimeout("no result before the step's deadline")
+    except InstrumentUnreachable as exc:
+        ex.lost_roles.add(m.role)
+        raise Abort(str(exc)) from None
     except StepTimeout as exc:
         value, message = math.nan, f"timed out: {exc}"
     except (DriverError, ValueError, TypeError) as exc:
         value, message = math.nan, f"reading failed: {exc}"
+    finally:
+        driver.deadline = None
     verdict = judge(value, low, high)
-    if verdict != PASS and message is None:
-        message = (f"{label} = NaN (no valid reading)" if verdict == UNKNOWN else
-                   f"{label} = {value:.6g} {m.unit} not in {describe_limits(low, high, m.unit)}".replace("  ", " "))
-    if attempts > 1 and verdict != PASS:
-        message = f"{message} (attempt {attempt} of {attempts})"
+    if verdict != PASS:
+        if message is None:
+            message = (f"{label} = NaN (no valid reading)" if verdict == UNKNOWN else
+                       f"{label} = {value:.6g} {m.unit} not in {describe_limits(low, high, m.unit)}".replace("  ", " "))
+        if attempts > 1:
+            message = f"{message} (attempt {attempt} of {attempts})"
     coords = frame.coords or None
-    ex.store.measurement(ex.run_id, frame.path, label, None if math.isnan(value) else value, m.unit, low, high,
+    ex.store.measurement(ex.run_id, frame.path, label, None if value != value else value, m.unit, low, high,
                          verdict, t, coords, ex.identities.get(m.role), ex.dut, message)
-    if verdict == PASS:
-        frame.verdicts.append(PASS)  # failures are counted once, by run_step, after the last attempt
     if ex.reporter is not None:
         ex.report("measurement", {"path": frame.path, "name": label, "value": value, "unit": m.unit, "low": low,
                                   "high": high, "verdict": verdict, "coords": coords, "message": message})
     if verdict != PASS:
         raise StepFailed(verdict, message or verdict)
+    frame.verdicts.append(PASS)  # failures are counted once, by run_step, after the last attempt
 
 
 def _label(base: str, args: dict[str, Any]) -> str:

@@ -152,13 +152,32 @@ def format_quantity(value: float | None, symbol: str, digits: int = 6) -> str:
 _TOLERANCE_RE = re.compile(r"^(?P<nominal>.+?)\s*(?:±|\+/-|\+-)\s*(?P<tol>.+)$")
 
 
-def parse_expect(text: str) -> tuple[Quantity, Quantity, Quantity]:
-    """`"0.75 V ± 3%"` or `"0.75 V +/- 20 mV"` -> (nominal, low, high) in the nominal's unit."""
+_NAME_REF = re.compile(r"^\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}$")
+
+
+def expect_reference(text: str) -> str | None:
+    """The parameter an expectation's nominal names (`"{vdd_core} ± 3%"` -> "vdd_core"), if any."""
+    m = _TOLERANCE_RE.match(str(text).strip())
+    r = _NAME_REF.match(m.group("nominal").strip()) if m else None
+    return r.group(1) if r else None
+
+
+def parse_expect(text: str, nominal_value: "Quantity | None" = None) -> tuple[Quantity, Quantity, Quantity]:
+    """`"0.75 V ± 3%"` or `"0.75 V +/- 20 mV"` -> (nominal, low, high) in the nominal's unit.
+
+    A nominal written as a parameter (`"{vdd_core} ± 3%"`) takes `nominal_value`.
+    """
     m = _TOLERANCE_RE.match(str(text).strip())
     if not m:
         raise UnitError(f"{text!r} is not an expectation: write a nominal and a tolerance, such as '0.75 V ± 3%' "
                         "(or '+/-' for ±)")
-    nominal = parse_quantity(m.group("nominal"))
+    if _NAME_REF.match(m.group("nominal").strip()):
+        if nominal_value is None:  # syntax check only: the tolerance must still make sense
+            parse_quantity(m.group("tol"))
+            return Quantity(0.0, DIMENSIONLESS), Quantity(0.0, DIMENSIONLESS), Quantity(0.0, DIMENSIONLESS)
+        nominal = nominal_value
+    else:
+        nominal = parse_quantity(m.group("nominal"))
     tol = parse_quantity(m.group("tol"))
     if tol.value < 0:
         raise UnitError(f"tolerance in {text!r} must not be negative")

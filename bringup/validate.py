@@ -17,11 +17,12 @@ import yaml
 
 from . import binding, expr
 from .driver import ActionSpec, guardrail_violation
+from .plan import MeasurePlan, plan_measure
 from .procedure import (STEP_KINDS, DoStep, ForEachStep, Limit, MeasureStep, Monitor, Procedure, SoakStep,
                         SweepRange, SweepStep, Value, WaitStep, WaitUntilStep, normalise)
 from .source import Document, InvalidInput, Loc, Problem, load_yaml
 from .station import Station
-from .units import DIMENSIONLESS, Quantity, UnitError, parse_expect, parse_quantity, unit
+from .units import DIMENSIONLESS, Quantity, UnitError, expect_reference, parse_expect, parse_quantity, unit
 
 _ALL_FIELDS = sorted({f.alias or n for m in (Procedure, DoStep, MeasureStep, WaitStep, WaitUntilStep, ForEachStep,
                                               SweepStep, SoakStep, Monitor, Limit, SweepRange)
@@ -42,6 +43,7 @@ class Checked:
     parameters: dict[str, Any]
     sha256: str
     order: list[str] = field(default_factory=list)  # phases in dependency order
+    plans: dict[int, MeasurePlan] = field(default_factory=dict)  # id(measure step) -> its plan
 
 
 # -- structure -----------------------------------------------------------------------------------
@@ -98,6 +100,7 @@ class _Checker:
         self.proc, self.doc, self.station = proc, doc, station
         self.problems: list[Problem] = []
         self.params = self._parameters(overrides)
+        self.plans: dict[int, MeasurePlan] = {}
 
     def fail(self, loc: Loc, message: str, hint: str = "", key: bool = False) -> None:
         self.problems.append(self.doc.problem(loc, message, hint, key))
@@ -232,11 +235,23 @@ class _Checker:
                 self.args(found[0], found[1], step.with_, loc, scope)
                 self.limit(step.limit, found[1].unit or "", loc + ("limit",), scope)
                 if step.expect is not None:
-                    nominal = parse_expect(step.expect)[0]
+                    ref = expect_reference(step.expect)
+                    if ref is not None and not isinstance(self.params.get(ref), Quantity):
+                        self.fail(loc + ("expect",), f"expect '{step.expect}': '{ref}' is not a parameter with a unit",
+                                  "name a parameter such as vdd_core: 0.75 V, or use 'limit' with loop variables")
+                        return
+                    try:
+                        nominal = parse_expect(step.expect, self.params.get(ref) if ref else None)[0]
+                    except UnitError as exc:
+                        self.fail(loc + ("expect",), str(exc))
+                        return
                     want = unit(found[1].unit).dimension if found[1].unit else "number"
                     if nominal.dimension != want and not (want == "number" and nominal.unit is DIMENSIONLESS):
                         self.fail(loc + ("expect",), f"expect '{step.expect}' is a {nominal.dimension}, but "
                                                      f"{step.measure} reads a {want} ({found[1].unit or 'no unit'})")
+                        return
+                if not self.problems:
+                    self.plans[id(step)] = plan_measure(step, found[1], self.params)
         elif isinstance(step, WaitStep):
             self.value(step.wait, "time", loc + ("wait",), scope, "wait")
         elif isinstance(step, WaitUntilStep):
@@ -400,7 +415,7 @@ def check(proc: Procedure, doc: Document, station: Station, overrides: dict[str,
     order = c.phases(scope)
     if c.problems:
         raise InvalidInput(c.problems)
-    return Checked(proc, doc, station, c.params, hashlib.sha256(doc.text.encode()).hexdigest(), order)
+    return Checked(proc, doc, station, c.params, hashlib.sha256(doc.text.encode()).hexdigest(), order, c.plans)
 
 
 def validate(procedure_path: str | Path, station: Station, overrides: dict[str, str] | None = None) -> Checked:

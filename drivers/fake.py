@@ -31,24 +31,27 @@ class _Fake(Driver):
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.log: list[tuple[float, str, dict]] = []  # every call, for tests to assert order
+        # one lookup per call decides whether this call misbehaves, and how
+        self._mode = {name: mode for mode in ("nan", "error", "lost", "hang") for name in self.options[mode]}
+        self._mode.update({name: "value" for name in self.options["values"]})
 
     def call(self, name: str, args: dict[str, Any]) -> Any:
-        self.log.append((self.clock.now(), name, dict(args)))
-        o = self.options
-        if name in o["lost"]:
+        self.log.append((self.clock.now(), name, args))
+        mode = self._mode.get(name)
+        if mode is None:
+            return super().call(name, args)
+        if mode == "lost":
             raise InstrumentUnreachable(self.role, self.resource, f"no reply to {name}")
-        if name in o["error"]:
+        if mode == "error":
             raise DriverError(f"{self.role}.{name}: instrument reported an error")
-        if name in o["hang"]:
+        if mode == "hang":
             # a stuck instrument: the transport gives up at the step's deadline, as a real one must
             left = self.remaining()
             self.clock.sleep(max(0.0, left) if left is not None else 5.0)
             raise StepTimeout(f"{self.role}.{name}: no reply before the step's deadline")
-        if name in o["nan"]:
+        if mode == "nan":
             return math.nan
-        if name in o["values"]:
-            return float(o["values"][name])
-        return super().call(name, args)
+        return float(self.options["values"][name])
 
 
 CHANNEL = Param(int, choices=(1, 2, 3), help="output channel")

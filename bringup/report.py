@@ -1,0 +1,260 @@
+"""What happened in a run, for a person: phases, verdicts, and every measurement that did not pass.
+
+One model (`RunReport`, read from the store) and two renderings of it: rich tables for a
+terminal, plain aligned text when piped or saved (and for tests). Both show the same facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .clock import format_duration
+from .store import FAIL, PASS, UNKNOWN, StoreReader, UnknownRun
+
+_ALERT_SEVERITIES = ("warning", "error", "critical")
+_STYLE = {PASS: "green", FAIL: "bold red", UNKNOWN: "yellow", "passed": "green", "failed": "bold red",
+          "aborted": "red", "error": "bold red", "interrupted": "magenta", "skipped": "dim",
+          "running": "cyan", "pending": "dim"}
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run: dict
+    phases: list[dict]
+    problems: list[dict]  # FAIL and UNKNOWN measurements, in the order taken
+    verdicts: dict[str, int]
+    outcomes: dict[str, int]
+    alerts: list[dict]  # warning / error / critical events other than phase and run transitions
+    store: Path
+
+
+def resolve_run(reader: StoreReader, run: str | int | None) -> int:
+    """A run id from what a user typed: a number, "latest", or nothing (latest)."""
+    if run is None or str(run).strip().lower() == "latest":
+        latest = reader.latest_run_id()
+        if latest is None:
+            raise UnknownRun(f"no runs yet in {reader.path}; run a procedure first, or pass --store "
+                             f"with the store that has them")
+        return latest
+    text = str(run).strip().lstrip("#")
+    if not text.isdigit():
+        raise UnknownRun(f"{run!r} is not a run id; give a number from `bringup runs` or 'latest'")
+    run_id = int(text)
+    if reader.run(run_id) is None:
+        raise UnknownRun(f"no run {run_id} in {reader.path}; `bringup runs --store {reader.path}` "
+                         f"lists the runs it has")
+    return run_id
+
+
+def load_report(reader: StoreReader, run_id: int) -> RunReport:
+    """Everything the report shows, read from one consistent moment of the store."""
+    with reader.snapshot():
+        run = reader.run(run_id)
+        if run is None:
+            raise UnknownRun(f"no run {run_id} in {reader.path}; `bringup runs --store {reader.path}` "
+                             f"lists the runs it has")
+        alerts = [e for e in reader.events(run_id)
+                  if e["severity"] in _ALERT_SEVERITIES and e["kind"] not in ("phase", "run")]
+        return RunReport(run=run, phases=reader.phases(run_id),
+                         problems=reader.measurements(run_id, {FAIL, UNKNOWN}),
+                         verdicts=reader.verdict_counts(run_id), outcomes=reader.outcome_counts(run_id),
+                         alerts=alerts, store=reader.path)
+
+
+# -- formatting of single facts -----------------------------------------------------------------
+
+def fmt_number(x: float | None) -> str:
+    return "none" if x is None else f"{x:.6g}"
+
+
+def fmt_value(value: float | None, unit: str) -> str:
+    return fmt_number(value) + (f" {unit}" if unit and value is not None else "")
+
+
+def fmt_limits(low: float | None, high: float | None, unit: str) -> str:
+    suffix = f" {unit}" if unit else ""
+    if low is not None and high is not None:
+        return f"[{fmt_number(low)}, {fmt_number(high)}]{suffix}"
+    if high is not None:
+        return f"<= {fmt_number(high)}{suffix}"
+    if low is not None:
+        return f">= {fmt_number(low)}{suffix}"
+    return "no limit"
+
+
+def fmt_coords(coords: dict | None) -> str:
+    if not coords:
+        return ""
+    return ", ".join(f"{k}={fmt_number(v) if isinstance(v, float) else v}" for k, v in coords.items())
+
+
+def fmt_span(start: float | None, end: float | None) -> str:
+    return format_duration(end - start) if start is not None and end is not None else "-"
+
+
+def _phase_row(i: int, p: dict) -> list[str]:
+    return [str(i), p["phase_id"], p["state"], p["verdict"] or "-", fmt_span(p["started_t"], p["ended_t"]),
+            p["reason"] or ""]
+
+
+def _problem_row(m: dict) -> list[str]:
+    value = fmt_value(m["value"], m["unit"])
+    if m["message"]:
+        value += f" ({m['message']})"
+    return [m["verdict"], m["path"], m["name"], value, fmt_limits(m["low"], m["high"], m["unit"]),
+            fmt_coords(m["coords"]), f"{m['t']:.3f}"]
+
+
+def _counts(counts: dict[str, int], order: Sequence[str]) -> str:
+    keys = list(order) + sorted(k for k in counts if k not in order)
+    return ", ".join(f"{counts.get(k, 0)} {k}" for k in keys if k in order or counts.get(k))
+
+
+def summary_line(r: RunReport) -> str:
+    phase_states: dict[str, int] = {}
+    for p in r.phases:
+        phase_states[p["state"]] = phase_states.get(p["state"], 0) + 1
+    n_meas, n_steps = sum(r.verdicts.values()), sum(r.outcomes.values())
+    return (f"{_n(n_meas, 'measurement')} ({_counts(r.verdicts, (PASS, FAIL, UNKNOWN))}); "
+            f"{_n(n_steps, 'step')}" + (f" ({_counts(r.outcomes, ('ok',))})" if n_steps else "") +
+            f"; {_n(len(r.phases), 'phase')}" + (f" ({_counts(phase_states, ())})" if r.phases else ""))
+
+
+def _n(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def header_lines(r: RunReport) -> list[str]:
+    run = r.run
+    lines = [f"Run {run['id']}: {run['procedure']} {run['version']} on DUT {run['dut']} "
+             f"at station {run['station']}",
+             f"  state {run['state']}, verdict {run['verdict'] or '-'}, exit code "
+             f"{'-' if run['exit_code'] is None else run['exit_code']}",
+             f"  started {run['started_at']} (UTC), clock {run['clock']}, duration "
+             f"{'-' if run['duration'] is None else format_duration(run['duration'])}",
+             f"  procedure {run['procedure_path']} (sha256 {run['procedure_sha256'][:12]})"]
+    if run["reason"]:
+        lines.insert(2, f"  reason: {run['reason']}")
+    if run["state"] == "interrupted":
+        lines.insert(2, f"  the process that ran it (pid {run['pid']} on {run['host']}) ended without "
+                        f"recording an end")
+    return lines
+
+
+# -- plain text ---------------------------------------------------------------------------------
+
+def _one_line(s: object) -> str:
+    # A message with a newline must not break the table's rows apart.
+    return str(s).replace("\r", "\\r").replace("\n", "\\n").replace("\t", " ")
+
+
+def plain_table(headers: Sequence[str], rows: Iterable[Sequence[str]], indent: str = "  ") -> list[str]:
+    """Columns aligned with spaces; the last column is not padded."""
+    rows = [[_one_line(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+    out = []
+    for row in [list(headers), *rows]:
+        cells = [c.ljust(w) for c, w in zip(row[:-1], widths)] + [row[-1]]
+        out.append((indent + "  ".join(cells)).rstrip())
+    return out
+
+
+_PHASE_HEADERS = ("#", "PHASE", "STATE", "VERDICT", "DURATION", "REASON")
+_PROBLEM_HEADERS = ("VERDICT", "PATH", "NAME", "VALUE", "LIMITS", "COORDS", "T (s)")
+
+
+def render_text(r: RunReport) -> str:
+    lines = header_lines(r) + ["", "Phases"]
+    if r.phases:
+        lines += plain_table(_PHASE_HEADERS, [_phase_row(i, p) for i, p in enumerate(r.phases, 1)])
+    else:
+        lines.append("  (no phases recorded)")
+    n_fail, n_unknown = r.verdicts.get(FAIL, 0), r.verdicts.get(UNKNOWN, 0)
+    lines += ["", f"Failing and unknown measurements ({n_fail} FAIL, {n_unknown} UNKNOWN)"]
+    if r.problems:
+        lines += plain_table(_PROBLEM_HEADERS, [_problem_row(m) for m in r.problems])
+    else:
+        lines.append("  none")
+    if r.alerts:
+        lines += ["", "Alerts"]
+        lines += plain_table(("T (s)", "SEVERITY", "KIND", "MESSAGE"),
+                             [[f"{e['t']:.3f}", e["severity"], e["kind"], e["message"]] for e in r.alerts])
+    lines += ["", "Summary: " + summary_line(r)]
+    return "\n".join(lines) + "\n"
+
+
+def render_runs_text(runs: list[dict], store: Path) -> str:
+    if not runs:
+        return f"no runs in {store}\n"
+    rows = [[str(r["id"]), r["started_at"], r["state"], r["verdict"] or "-", str(r["n_fail"]),
+             str(r["n_unknown"]), r["procedure"], r["dut"]] for r in runs]
+    headers = ("ID", "STARTED (UTC)", "STATE", "VERDICT", "FAIL", "UNKNOWN", "PROCEDURE", "DUT")
+    return "\n".join(plain_table(headers, rows, indent="")) + "\n"
+
+
+# -- rich, for a terminal -----------------------------------------------------------------------
+
+def _cell(s: str, style_key: str = "") -> Text:
+    # Text, never markup: names and messages may contain square brackets.
+    return Text(s, style=_STYLE.get(style_key, ""))
+
+
+def _rich_table(title: str | None, headers: Sequence[str], rows: Iterable[list[Text]]) -> Table:
+    table = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
+    for h in headers:
+        table.add_column(h, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def render_rich(r: RunReport, console: Console) -> None:
+    head = header_lines(r)
+    console.print(Text(head[0], style="bold"))
+    for line in head[1:]:
+        console.print(Text(line))
+    console.print()
+    phase_rows = []
+    for i, p in enumerate(r.phases, 1):
+        cells = [_cell(c) for c in _phase_row(i, p)]
+        cells[2].stylize(_STYLE.get(p["state"], ""))
+        cells[3].stylize(_STYLE.get(p["verdict"] or "", ""))
+        phase_rows.append(cells)
+    console.print(_rich_table("Phases", _PHASE_HEADERS, phase_rows))
+    console.print()
+    n_fail, n_unknown = r.verdicts.get(FAIL, 0), r.verdicts.get(UNKNOWN, 0)
+    title = f"Failing and unknown measurements ({n_fail} FAIL, {n_unknown} UNKNOWN)"
+    if r.problems:
+        rows = [[_cell(c, m["verdict"] if j == 0 else "") for j, c in enumerate(_problem_row(m))]
+                for m in r.problems]
+        console.print(_rich_table(title, _PROBLEM_HEADERS, rows))
+    else:
+        console.print(Text(title + ": none", style="green"))
+    if r.alerts:
+        console.print()
+        rows = [[_cell(f"{e['t']:.3f}"), _cell(e["severity"], "error" if e["severity"] != "warning"
+                                                   else UNKNOWN), _cell(e["kind"]), _cell(e["message"])]
+                for e in r.alerts]
+        console.print(_rich_table("Alerts", ("T (s)", "SEVERITY", "KIND", "MESSAGE"), rows))
+    console.print()
+    console.print(Text("Summary: " + summary_line(r), style="bold"))
+
+
+def render_runs_rich(runs: list[dict], store: Path, console: Console) -> None:
+    if not runs:
+        console.print(Text(f"no runs in {store}"))
+        return
+    headers = ("ID", "STARTED (UTC)", "STATE", "VERDICT", "FAIL", "UNKNOWN", "PROCEDURE", "DUT")
+    rows = [[_cell(str(r["id"])), _cell(r["started_at"]), _cell(r["state"], r["state"]),
+             _cell(r["verdict"] or "-", r["verdict"] or ""),
+             _cell(str(r["n_fail"]), FAIL if r["n_fail"] else ""),
+             _cell(str(r["n_unknown"]), UNKNOWN if r["n_unknown"] else ""), _cell(r["procedure"]),
+             _cell(r["dut"])] for r in runs]
+    console.print(_rich_table(None, headers, rows))
