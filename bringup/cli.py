@@ -84,14 +84,14 @@ def run(procedure: str, station: str | None, params: tuple[str, ...], dut: str, 
     """
     from . import session
     from .plainlog import PlainLog
-    from .store import Store, default_path
+    from .store import default_path
 
     if speed is not None and speed <= 0:
         raise click.BadParameter("must be a positive multiple of wall time", param_hint="--speed")
     st = session.open_station(station)
     prepared = session.prepare(procedure, st, session.parse_overrides(params), speed)
     log = PlainLog(prepared.clock, verbose=verbose)
-    with Store(store or default_path()) as db:
+    with session.open_store(store or default_path(), prepared) as db:
         result = session.run(prepared, db, dut=dut, reporter=log)
     click.echo(f"results: run {result.run_id} in {store or default_path()} "
                f"(`bringup report {result.run_id}`)")

@@ -59,7 +59,8 @@ class Runner:
         run_id = self.store.begin_run(
             procedure=self.proc.procedure, version=self.proc.version, procedure_path=self.procedure_path,
             procedure_sha256=self.checked.sha256, dut=self.dut, station=self.checked.station.name,
-            parameters=params, meta=self.meta, clock="simulated" if self.clock.simulated else "real")
+            parameters=params, meta=self.meta, clock="simulated" if self.clock.simulated else "real",
+            t=self.clock.now())
         ex = self.ex = Execution(self.clock, self.store, run_id, self.drivers, dict(self.checked.parameters), self.dut,
                                  reporter=self.reporter, plans=dict(self.checked.plans))
         states: dict[str, str] = {pid: "pending" for pid in self.checked.order}

@@ -72,6 +72,18 @@ def prepare(procedure: str | os.PathLike, station: Station, overrides: dict[str,
     return Prepared(checked, station, clock, drivers)
 
 
+def open_store(path: str | os.PathLike, prepared: Prepared) -> Any:
+    """The results store for this run.
+
+    On a real bench every phase boundary and verdict is fsynced, so a resume after a host crash
+    starts from the truth. On a simulated station the lab vanishes with the host anyway, so
+    commits survive a killed process (SQLite WAL) without paying an fsync for each.
+    """
+    from .store import Store
+
+    return Store(path, durable_sync="normal" if prepared.clock.simulated else "full")
+
+
 def run(prepared: Prepared, store: Any, *, dut: str = "unknown", reporter: Reporter | None = None,
         meta: dict | None = None) -> RunResult:
     runner = Runner(prepared.checked, prepared.drivers, prepared.clock, store, dut=dut, reporter=reporter,

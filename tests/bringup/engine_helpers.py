@@ -10,7 +10,7 @@ from typing import Any
 from bringup import session
 from bringup.runner import RunResult
 from bringup.station import load_station
-from bringup.store import Store, StoreReader
+from bringup.store import StoreReader
 
 FAKE_STATION = """
 station: test-bench
@@ -72,6 +72,6 @@ def run(tmp_path: Path, procedure: str, *, options: dict[str, dict] | None = Non
     prepared = session.prepare(proc, st, params or {}, speed)
     events: list[tuple[str, dict]] = []
     store_path = tmp_path / "runs.sqlite"
-    with Store(store_path) as db:
+    with session.open_store(store_path, prepared) as db:
         result = session.run(prepared, db, dut="SN-TEST", reporter=lambda k, d: events.append((k, d)))
     return Outcome(result, StoreReader(store_path), prepared.drivers, events)

@@ -101,6 +101,7 @@ def test_phase_order_defaults_to_first_appearance_and_rerun_clears_end(path):
             store.phase(run, name, state="running", t=1.0)
             store.phase(run, name, state="passed", t=2.0, verdict="PASS")
         store.phase(run, "a", state="running", t=3.0)  # retried
+        store.flush()  # a phase's start is batched (only how it ends is committed at once)
         phases = {p["phase_id"]: p for p in StoreReader(path).phases(run)}
     assert [p for p in phases] == ["b", "a", "c"]
     a = phases["a"]
@@ -124,8 +125,10 @@ def test_durable_records_are_committed_before_the_call_returns(path):
         store.phase(run, "links", state="pending", t=2.0, order=1)
         assert reader.phases(run) == []  # nothing has happened yet: declarations are batched
         store.phase(run, "power_on", state="running", t=2.0)
+        assert reader.phases(run) == []  # a start is batched too: nothing of the phase is on disk yet
+        store.phase(run, "power_on", state="failed", t=2.2, verdict="FAIL")
         assert [(p["phase_id"], p["state"]) for p in reader.phases(run)] == \
-            [("power_on", "running"), ("links", "pending")]
+            [("power_on", "failed"), ("links", "pending")]
         store.step(run, "p/2", "do", 2.0, 2.5, "ok")
         assert reader.steps(run) == []  # batched, the hour is not up
         store.flush()
