@@ -65,7 +65,7 @@ def time_bringup(phases: int, measures: int, tmp: Path, store: bool = True) -> f
         if store else NoStore()
     try:
         t0 = time.perf_counter()
-        result = session.run(prepared, db, dut="bench")
+        result = session.run(prepared, db, dut="bench", telemetry_every=None)
         elapsed = time.perf_counter() - t0
     finally:
         if store:

@@ -88,7 +88,7 @@ def _check(il: Interlock, ex: "Execution", now: float) -> None:
     finally:
         driver.deadline = None
     verdict = judge(value, il.low, il.high)
-    ex.store.sample(ex.run_id, il.name, now, value, il.unit)
+    ex.store.sample(ex.run_id, "monitor/" + il.name, now, value, il.unit)  # apart from plain telemetry
     if verdict == PASS:
         il.failed_reads = 0
         return

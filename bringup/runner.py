@@ -40,7 +40,7 @@ class RunResult:
 class Runner:
     def __init__(self, checked: Checked, drivers: dict[str, Driver], clock: Clock, store: Any, *,
                  dut: str = "unknown", reporter: Reporter | None = None, meta: dict | None = None,
-                 procedure_path: str = "") -> None:
+                 procedure_path: str = "", telemetry_every: float | None = 1.0) -> None:
         self.checked = checked
         self.proc = checked.procedure
         self.clock = clock
@@ -51,6 +51,7 @@ class Runner:
         self.meta = meta or {}
         self.procedure_path = procedure_path or checked.document.file
         self.ex: Execution | None = None
+        self.telemetry_every = telemetry_every  # None: no periodic telemetry (benchmarks)
 
     # -- the run ----------------------------------------------------------------------------------
     def run(self) -> RunResult:
@@ -75,6 +76,9 @@ class Runner:
             self._open(ex)
             ex.interlocks = monitors.build(self.proc.monitors, ex)
             ex.next_monitor_due = self.clock.now() if ex.interlocks else float("inf")
+            if self.telemetry_every:
+                ex.telemetry_every = self.telemetry_every
+                ex.next_telemetry_due = self.clock.now()
             failed_gate = self._phases(ex, states)
         except Abort as exc:
             aborted = exc.reason

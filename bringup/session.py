@@ -85,7 +85,12 @@ def open_store(path: str | os.PathLike, prepared: Prepared) -> Any:
 
 
 def run(prepared: Prepared, store: Any, *, dut: str = "unknown", reporter: Reporter | None = None,
-        meta: dict | None = None) -> RunResult:
+        meta: dict | None = None, telemetry_every: float | None = 1.0) -> RunResult:
+    """Run a prepared procedure. `telemetry_every`: seconds of run clock between samples of every
+    driver's telemetry() for the dashboard (None: none)."""
+    speed = getattr(prepared.clock, "speed", None)
     runner = Runner(prepared.checked, prepared.drivers, prepared.clock, store, dut=dut, reporter=reporter,
-                    meta={"station_file": prepared.station.file, **(meta or {})})
+                    meta={"station_file": prepared.station.file, "speed": speed,
+                          "telemetry_every": telemetry_every, **(meta or {})},
+                    telemetry_every=telemetry_every)
     return runner.run()

@@ -56,6 +56,8 @@ class Execution:
     abort_reason: str | None = None
     lost_roles: set[str] = field(default_factory=set)
     next_monitor_due: float = math.inf
+    telemetry_every: float = math.inf  # seconds of run clock between telemetry samples
+    next_telemetry_due: float = math.inf
     plans: dict[int, MeasurePlan] = field(default_factory=dict)  # id(step) -> plan, from validation
 
     # -- signals and interlocks -------------------------------------------------------------------
@@ -73,6 +75,25 @@ class Execution:
             now = self.clock.now()
             if now >= self.next_monitor_due:
                 self.next_monitor_due = monitors.check_due(self.interlocks, self, now)
+        if self.next_telemetry_due != math.inf and self.clock.now() >= self.next_telemetry_due:
+            self.sample_telemetry()
+
+    def sample_telemetry(self) -> None:
+        """What each driver offers for the dashboard, into the store; a failing read is skipped."""
+        now = self.clock.now()
+        self.next_telemetry_due = now + self.telemetry_every
+        for role, driver in self.drivers.items():
+            if role in self.lost_roles:
+                continue
+            driver.deadline = now + max(self.telemetry_every, 1.0)
+            try:
+                readings = driver.telemetry()
+            except DriverError:
+                continue  # telemetry is for people watching; the interlocks guard the hardware
+            finally:
+                driver.deadline = None
+            for channel, (value, unit_symbol) in readings.items():
+                self.store.sample(self.run_id, channel, now, value, unit_symbol)
 
     def wait(self, seconds: float, deadline: float | None = None) -> None:
         """Let `seconds` pass in short advances, checking interlocks at their interval."""
@@ -84,7 +105,8 @@ class Execution:
                 raise StepTimeout("the step's time ran out while waiting")
             if now >= end:
                 return
-            stop = min(end, self.next_monitor_due, deadline if deadline is not None else math.inf)
+            stop = min(end, self.next_monitor_due, self.next_telemetry_due,
+                       deadline if deadline is not None else math.inf)
             if not self.clock.sleep(max(stop - now, 0.0)):
                 self.tick()  # raises Abort when the sleep was cut short by one
                 return

@@ -139,7 +139,7 @@ phases:
 """)
     assert o.result.exit_code == 3 and o.result.state == "aborted"
     assert "max_tj" in o.result.reason and "60" in o.result.reason
-    samples = o.reader.samples(o.run_id, "sled.max_tj")
+    samples = o.reader.samples(o.run_id, "monitor/sled.max_tj")
     over = [s for s in samples if s["value"] > 60]
     under = [s for s in samples if s["value"] <= 60]
     assert len(over) == 1  # the first reading over the limit ended it
@@ -353,3 +353,17 @@ def test_guardrail_is_refused_again_by_the_driver_at_run_time(tmp_path):
     assert psu.setpoint[1] == 0.0  # nothing reached the instrument
     psu.call("set", {"channel": 2, "voltage": 20.0, "current_limit": 1.0})  # the rule is for channel 1 only
     assert psu.setpoint[2] == 20.0
+
+
+def test_telemetry_is_sampled_into_the_store_through_long_waits(tmp_path):
+    o = run(tmp_path, HEAD + """
+phases:
+  - id: p
+    steps:
+      - do: sled.power_on
+      - do: sled.stress_start
+      - wait: 1 min
+""")
+    tj = o.reader.samples(o.run_id, "sled.max_tj")
+    assert [s["t"] for s in tj] == [float(t) for t in range(61)]  # the default: once a second
+    assert tj[0]["value"] == pytest.approx(30.0) and tj[-1]["value"] > 60.0  # the junction warmed
