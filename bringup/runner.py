@@ -171,6 +171,8 @@ class Runner:
 
     # -- instruments ------------------------------------------------------------------------------
     def _open(self, ex: Execution) -> None:
+        # Every instrument is tried even after one fails: the safe state needs all it can reach.
+        failures = []
         for role, driver in self.drivers.items():
             driver.deadline = self.clock.now() + SAFE_STEP_TIMEOUT
             try:
@@ -178,9 +180,11 @@ class Runner:
                 ex.identities[role] = driver.identity()
             except DriverError as exc:
                 ex.lost_roles.add(role)
-                raise Abort(str(exc)) from None
+                failures.append(str(exc))
             finally:
                 driver.deadline = None
+        if failures:
+            raise Abort("; ".join(failures))
         ex.event("instruments", "instruments: " + "; ".join(f"{r}={i}" for r, i in ex.identities.items()),
                  data=dict(ex.identities), durable=True)
 

@@ -367,3 +367,22 @@ phases:
     tj = o.reader.samples(o.run_id, "sled.max_tj")
     assert [s["t"] for s in tj] == [float(t) for t in range(61)]  # the default: once a second
     assert tj[0]["value"] == pytest.approx(30.0) and tj[-1]["value"] > 60.0  # the junction warmed
+
+
+def test_an_instrument_that_cannot_be_opened_aborts_but_the_others_still_go_safe(tmp_path, monkeypatch):
+    from bringup.driver import InstrumentUnreachable
+    from bringup.drivers.fake import FakePowerSupply
+
+    def refuse(self):
+        raise InstrumentUnreachable(self.role, "TCPIP::127.0.0.1::1::SOCKET", "connection refused")
+    monkeypatch.setattr(FakePowerSupply, "open", refuse)
+    # psu comes first in the station: the sled behind it must still be opened and made safe
+    o = run(tmp_path, HEAD + """
+phases:
+  - id: p
+    steps: [{wait: 1 s}]
+""")
+    assert o.result.exit_code == 3 and "connection refused" in o.result.reason
+    assert o.phase_states() == {"p": "skipped"}
+    assert tail_calls(o, "sled", 2) == SAFE_CALLS
+    assert o.calls("psu") == []  # nothing was sent to the instrument that is not there
