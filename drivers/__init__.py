@@ -17,6 +17,9 @@ BUILTIN: dict[str, str] = {
     "fake.multimeter": "bringup.drivers.fake:FakeMultimeter",
     "fake.coolant": "bringup.drivers.fake:FakeCoolant",
     "fake.sled": "bringup.drivers.fake:FakeSled",
+    "keysight.e36312a": "bringup.drivers.e36312a:KeysightE36312A",
+    "keysight.34461a": "bringup.drivers.k34461a:Keysight34461A",
+    "lauda.integral_xt": "bringup.drivers.chiller:LaudaIntegralXT",
 }
 
 

@@ -1,0 +1,379 @@
+"""The chip's PCIe endpoint: LTSSM, negotiated speed and width, AER counters, lane margining.
+
+Simulation grain of PHYSICS.md §5. When PERST# is released the whole training is scheduled on
+the link's timeline at once (the states and their timings are `ltssm`'s). What the training
+achieves is decided by the lanes' physics (`serdes`) at the training temperature: lanes with no
+receiver drop out (x16 trains as x8), equalization that cannot reach `eq_fail_ber` at 16/32 GT/s
+falls back one generation, no refclk loops Detect/Polling forever. Later events (reset, retrain,
+a flap, a lane dying in L0) cut the schedule and append their own (`link_timeline`).
+Error counters accrue lazily from the lanes' true BER over the time the link was up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from .link_timeline import LinkTimeline
+from .ltssm import Equalize, LinkState, Ltssm
+from .serdes import (PCIE_TX_PRESETS, Eye, EyeParams, LaneMargin, LaneSample, TxPreset,
+                     best_preset, check_lane, config_from_dict, draw_link, lane_eye, margin_of,
+                     negotiate_lanes, solve_extra_loss)
+
+
+@dataclass(frozen=True)
+class PcieConfig:
+    """The endpoint and its channel. Times in seconds; (est.) values are PHYSICS.md estimates."""
+
+    lanes: int = 16
+    capable_gts: float = 32.0
+    lane_reversal: bool = True  # x8 can form on lanes 15..8 when a low lane is dead
+    # LTSSM (PHYSICS.md §5; LitePCIe #88 trace, ECP5-PCIe ltssm.py)
+    detect_quiet_s: float = 0.012
+    detect_active_s: float = 1e-4            # (est.) receiver detection
+    polling_active_timeout_s: float = 0.024
+    polling_ts1_count: int = 1024            # TS1 sent in Polling.Active (8 received)
+    polling_configuration_timeout_s: float = 0.048
+    polling_ts2_count: int = 16              # TS2 sent after 8 received
+    linkwidth_start_timeout_s: float = 0.024
+    lanenum_wait_timeout_s: float = 0.002    # waited out when lanes dropped from the link
+    config_substate_s: float = 1e-6          # (est.) a few TS exchanges per Configuration state
+    speed_change_delay_s: float = 1e-4       # (est.) L0 at 2.5 GT/s before the first change
+    recovery_rcvrlock_s: float = 2e-5        # (est.)
+    recovery_rcvrlock_timeout_s: float = 0.024
+    recovery_rcvrcfg_s: float = 1e-5         # (est.)
+    recovery_speed_s: float = 1e-3           # (est.) electrical idle + PLL relock
+    recovery_idle_s: float = 1e-6            # (est.)
+    eq_phase_s: tuple[float, float, float, float] = (1e-4, 5e-4, 4e-3, 4e-3)  # (est.)
+    eq_phase_timeout_s: float = 0.024        # phase 2/3 give up after this
+    eq_fail_ber: float = 1e-6                # (est.) equalization that cannot beat this fails
+    train_temp_c: float = 40.0               # training temperature when none is known
+    # channel (est.): loss at the top rate's Nyquist (16 GHz for 32 GT/s) at loss_ref_temp_c
+    channel_loss_db: float = 25.0
+    loss_spec_gts: float = 32.0
+    lane_loss_sigma_db: float = 0.8
+    loss_freq_exponent: float = 0.8          # loss ~ f^0.8 (skin effect + dielectric)
+    loss_tempco_per_k: float = 0.0005
+    loss_ref_temp_c: float = 25.0
+    # receiver CTLE+DFE range per rate (GT/s -> dB), and where it prefers to sit (est.)
+    rx_eq_max_db: dict[float, float] = field(default_factory=lambda: {
+        2.5: 8.0, 5.0: 10.0, 8.0: 14.0, 16.0: 18.0, 32.0: 24.0})
+    rx_eq_pref_db: dict[float, float] = field(default_factory=lambda: {
+        2.5: 4.0, 5.0: 6.0, 8.0: 10.0, 16.0: 14.0, 32.0: 20.0})
+    presets: tuple[TxPreset, ...] = PCIE_TX_PRESETS   # used from 8 GT/s on
+    gen12_deemphasis_db: float = -3.5                 # fixed TX de-emphasis at 2.5/5 GT/s
+    # eye (est.): 45 % UI at 1e-12 for a healthy 32 GT/s lane
+    dj_base_ui: float = 0.34
+    dj_per_db_ui: float = 0.04
+    dj_sigma_ui: float = 0.015
+    rj_rms_ps: float = 0.47
+    rj_sigma: float = 0.08
+    rj_tempco_per_k: float = 0.001
+    snr_base_db: float = 23.5
+    snr_per_db: float = 0.5
+    snr_sigma_db: float = 0.5
+    snr_tempco_db_per_k: float = 0.01
+    amplitude_mv: float = 150.0
+    margin_ber: float = 1e-12
+    margin_pass_pct_ui: float = 30.0         # pcilmr's usual pass line
+    margin_min_gts: float = 16.0             # lane margining at the receiver exists from Gen4
+    # faults
+    marginal_target_ber: float = 1e-8        # a marginal lane's BER at marginal_ref_temp_c
+    marginal_ref_temp_c: float = 45.0
+    flap_recover_prob: float = 0.3           # (est.) a lost lock recovered without link down
+    trace_limit: int = 10_000
+
+    def __post_init__(self) -> None:
+        rates = set(self.rx_eq_max_db)
+        if self.capable_gts not in rates or rates != set(self.rx_eq_pref_db):
+            raise ValueError(f"PcieConfig: capable_gts {self.capable_gts} needs rx_eq_max_db and "
+                             f"rx_eq_pref_db entries for every rate up to it (have "
+                             f"{sorted(rates)} and {sorted(self.rx_eq_pref_db)})")
+        if self.lanes not in (1, 2, 4, 8, 16):
+            raise ValueError(f"PcieConfig: lanes must be 1, 2, 4, 8 or 16, not {self.lanes}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "PcieConfig":
+        """From the sled description's `pcie:` mapping; unknown keys are reported."""
+        return config_from_dict(cls, data)
+
+    def eye_params(self) -> EyeParams:
+        return EyeParams.of("NRZ", self)
+
+
+@dataclass(frozen=True)
+class PcieStatus:
+    """What the host (lspci, AER, the LTSSM debug register) sees at one instant."""
+
+    ltssm: str
+    link_up: bool
+    speed_gts: float
+    width: int
+    capable_gts: float
+    capable_width: int
+    aer_correctable: int
+    aer_uncorrectable: int
+    link_down_count: int
+    presets: tuple[str | None, ...]
+    in_reset: bool
+    lanes: tuple[int, ...]
+    degraded: bool            # up, but below the capable speed or width
+    bandwidth_notice: str     # the line Linux prints about this link
+
+
+def bandwidth_notice(speed_gts: float, width: int, capable_gts: float, capable_width: int) -> str:
+    """As Linux prints it (drivers/pci/pci.c, __pcie_print_link_status)."""
+    now = _mbps(speed_gts) * width / 1e3
+    cap = _mbps(capable_gts) * capable_width / 1e3
+    text = f"{now:.3f} Gb/s available PCIe bandwidth"
+    if now < cap:
+        text += f", limited by {speed_gts:.1f} GT/s PCIe x{width} link"
+    return text + (f" (capable of {cap:.3f} Gb/s with {capable_gts:.1f} GT/s "
+                   f"PCIe x{capable_width} link)")
+
+
+def _mbps(gts: float) -> int:
+    # 8b/10b up to 5 GT/s, 128b/130b from 8 GT/s; Linux rounds per lane to Mb/s.
+    return round(gts * 1000 * (0.8 if gts < 8 else 128 / 130))
+
+
+class MarginUnavailable(RuntimeError):
+    """Lane margining needs the link in L0 at 16 GT/s or more, on a lane of the link."""
+
+
+class PcieEndpoint:
+    """The PCIe link of one chip, advanced lazily on the sled's clock."""
+
+    FAULTS = ("dead_lane", "marginal_lane", "link_flap")
+
+    def __init__(self, cfg: PcieConfig, rng: np.random.Generator) -> None:
+        self.cfg = cfg
+        self._eye = cfg.eye_params()
+        self._ltssm = Ltssm(cfg)
+        self._lanes, self._noise_rng, self._flap_rng = draw_link(cfg, rng)
+        self._presets = {p.name: p for p in cfg.presets}
+        self._timeline: LinkTimeline[LinkState] = LinkTimeline(
+            LinkState("Detect.Quiet", in_reset=True), self._flap_rng, self._flap)
+        self._refclk_ok = True
+        self._downs = self._timeline.event_log()      # unexpected link downs (also Surprise Down)
+        self._recovered = self._timeline.event_log()  # flaps won back in Recovery: a correctable
+        self._rx_errors = 0
+        self._acc_t = 0.0                   # receiver errors accrued up to here
+        self._last_temp = cfg.train_temp_c
+        self._ber_cache: dict[tuple, float] = {}
+
+    # ---- events -------------------------------------------------------------------------
+
+    def hold_reset(self, t: float) -> None:
+        """PERST# asserted (or power lost): link down, LTSSM held in Detect.Quiet."""
+        self._timeline.restart(t)
+        self._timeline.add(t, LinkState("Detect.Quiet", in_reset=True))
+
+    def release_reset(self, t: float, refclk_ok: bool = True,
+                      temp_c: float | None = None) -> None:
+        """PERST# released at `t`: training starts (at `temp_c`, default the last known)."""
+        self._refclk_ok = refclk_ok
+        self._timeline.restart(t)
+        self._schedule_training(t, self._temp(temp_c))
+
+    def retrain(self, t: float, temp_c: float | None = None, equalize: bool = False) -> None:
+        """The host sets Retrain Link: L0 -> Recovery -> L0 at the same speed and width.
+
+        `equalize` also redoes equalization (and falls back a generation if it fails). A lane
+        that died since training makes Recovery time out: link down and a full retrain. Ignored
+        unless the link is settled in L0 (as the LTSSM ignores it).
+        """
+        self._timeline.advance(t)
+        now = self._timeline.at(t)
+        if now.ltssm != "L0" or not self._timeline.settled(t):
+            return
+        temp = self._temp(temp_c)
+        if any(self._lanes[i].dead for i in now.lanes):
+            self._lose_link(t, temp)
+            return
+        self._timeline.schedule(t, *self._ltssm.retraining(
+            now, self._equalizer(temp) if equalize else None))
+
+    def inject(self, fault: str, **params: Any) -> dict[str, Any]:
+        """Inject a fault; returns its ground truth. Faults and parameters:
+
+        - dead_lane(lane, t=None): no receiver on `lane`. Seen at the next training; with `t`,
+          a lane of a link in L0 dies at `t` (Recovery times out, link down, retrain).
+        - marginal_lane(lane, extra_loss_db=None, t=None): extra loss on `lane`, worse hot. By
+          default the loss that gives `marginal_target_ber` at `marginal_ref_temp_c` at the
+          capable rate (with the preset equalization picks: the ground truth). A link trained
+          before runs on its old preset until it re-equalizes: with `t`, at once (the errors
+          send it through Recovery with equalization at `t`), else at the next training.
+        - link_flap(rate_per_hour, t=None): intermittent loss of lock (Poisson), from `t`.
+        """
+        if fault == "dead_lane":
+            lane = check_lane(params["lane"], self.cfg.lanes)
+            self._lanes[lane] = replace(self._lanes[lane], dead=True)
+            self._ber_cache.clear()
+            t = params.get("t")
+            if t is not None and self._timeline.carries(lane, t):
+                self._lose_link(t, self._last_temp)
+            alive = [not s.dead for s in self._lanes]
+            width = len(negotiate_lanes(alive, self.cfg.lane_reversal))
+            return {"fault": fault, "lane": lane, "expected_width": width}
+        if fault == "marginal_lane":
+            lane = check_lane(params["lane"], self.cfg.lanes)
+            extra = params.get("extra_loss_db")
+            rate, temp = self.cfg.capable_gts, self.cfg.marginal_ref_temp_c
+            if extra is None:
+                extra = solve_extra_loss(
+                    lambda x: self._best_ber(replace(self._lanes[lane], extra_loss_db=x),
+                                             rate, temp), self.cfg.marginal_target_ber)
+            self._lanes[lane] = replace(self._lanes[lane], extra_loss_db=float(extra))
+            self._ber_cache.clear()
+            if params.get("t") is not None:
+                self.retrain(float(params["t"]), equalize=True)
+            return {"fault": fault, "lane": lane, "extra_loss_db": float(extra),
+                    "ref_temp_c": temp, "ber_at_ref": self._best_ber(self._lanes[lane], rate,
+                                                                     temp)}
+        if fault == "link_flap":
+            rate, start = float(params["rate_per_hour"]), float(params.get("t", self._acc_t))
+            self._timeline.start_flaps(rate, start)
+            return {"fault": fault, "rate_per_hour": rate, "start": start,
+                    "recover_prob": self.cfg.flap_recover_prob}
+        raise ValueError(f"unknown PCIe fault {fault!r}; known: {', '.join(self.FAULTS)}")
+
+    # ---- reading ------------------------------------------------------------------------
+
+    def status(self, t: float, temp_c: float) -> PcieStatus:
+        """The link at time `t`, counters accrued at `temp_c` since the last reading."""
+        self._timeline.advance(t)
+        self._accrue(t, temp_c)
+        now = self._timeline.at(t)
+        downs = self._downs.count(t)
+        cap_gts, cap_width = self.cfg.capable_gts, self.cfg.lanes
+        return PcieStatus(
+            ltssm=now.ltssm, link_up=now.up, speed_gts=now.speed_gts, width=now.width,
+            capable_gts=cap_gts, capable_width=cap_width,
+            aer_correctable=self._rx_errors + self._recovered.count(t),
+            aer_uncorrectable=downs, link_down_count=downs,
+            presets=now.presets or (None,) * self.cfg.lanes, in_reset=now.in_reset,
+            lanes=now.lanes,
+            degraded=now.up and (now.speed_gts < cap_gts or now.width < cap_width),
+            bandwidth_notice=bandwidth_notice(now.speed_gts, now.width, cap_gts, cap_width))
+
+    def trace(self, t: float) -> list[tuple[float, str]]:
+        """LTSSM transitions up to `t` (the last `trace_limit` of them)."""
+        self._timeline.advance(t)
+        out: list[tuple[float, str]] = []
+        last: tuple[str, bool] | None = None
+        for when, state in self._timeline.entries(t, self.cfg.trace_limit):
+            if (state.ltssm, state.in_reset) != last:
+                out.append((when, state.ltssm))
+                last = (state.ltssm, state.in_reset)
+        return out
+
+    def margin(self, lane: int, t: float, temp_c: float) -> LaneMargin:
+        """Lane margining at the receiver: timing (% UI) and voltage (mV) at `margin_ber`."""
+        lane = check_lane(lane, self.cfg.lanes)
+        self._timeline.advance(t)
+        now = self._timeline.at(t)
+        if now.ltssm != "L0" or now.speed_gts < self.cfg.margin_min_gts:
+            raise MarginUnavailable(f"lane margining needs L0 at >= {self.cfg.margin_min_gts} "
+                                    f"GT/s; the link is in {now.ltssm} at {now.speed_gts} GT/s")
+        if lane not in now.lanes:
+            raise MarginUnavailable(f"lane {lane} is not part of the x{now.width} link "
+                                    f"(lanes {list(now.lanes)})")
+        eye = self.eye(lane, now.speed_gts, self._preset_for(now, lane), temp_c)
+        return margin_of(eye, lane, self.cfg.margin_ber, self.cfg.margin_pass_pct_ui)
+
+    def eye(self, lane: int, rate_gts: float, preset: TxPreset, temp_c: float) -> Eye:
+        """The eye of physical `lane` at a rate with a TX preset (for diagnostics and tests)."""
+        return self._sample_eye(self._lanes[lane], rate_gts, preset, temp_c)
+
+    def _sample_eye(self, sample: LaneSample, rate: float, preset: TxPreset, temp: float) -> Eye:
+        return lane_eye(self._eye, sample, rate_gbd=rate, freq_scale=self._freq_scale(rate),
+                        rx_max_db=self.cfg.rx_eq_max_db[rate], preset=preset, temp_c=temp)
+
+    # ---- training -----------------------------------------------------------------------
+
+    def _schedule_training(self, t: float, temp: float) -> None:
+        alive = [not s.dead for s in self._lanes]
+        self._timeline.schedule(t, *self._ltssm.training(alive, self._refclk_ok,
+                                                         self._equalizer(temp)))
+
+    def _equalizer(self, temp: float) -> Equalize:
+        return lambda rate, lanes: self._equalize(rate, lanes, temp)
+
+    def _equalize(self, rate: float, lanes: tuple[int, ...],
+                  temp: float) -> tuple[bool, tuple[str | None, ...]]:
+        """Best preset per lane at `rate`; fails if any lane stays above eq_fail_ber."""
+        presets: list[str | None] = [None] * self.cfg.lanes
+        worst = 0.0
+        for i in lanes:
+            pr = self._best_preset(self._lanes[i], rate, temp)
+            presets[i] = pr.name
+            worst = max(worst, self.eye(i, rate, pr, temp).ber())
+        return worst <= self.cfg.eq_fail_ber, tuple(presets)
+
+    def _best_preset(self, sample: LaneSample, rate: float, temp: float) -> TxPreset:
+        loss = sample.loss_db(self._eye, temp, self._freq_scale(rate))
+        return best_preset(self.cfg.presets, loss, self.cfg.rx_eq_max_db[rate],
+                           self.cfg.rx_eq_pref_db[rate])
+
+    def _best_ber(self, sample: LaneSample, rate: float, temp: float) -> float:
+        """The BER equalization would leave on a lane: what a fault's ground truth quotes."""
+        return self._sample_eye(sample, rate, self._best_preset(sample, rate, temp), temp).ber()
+
+    def _preset_for(self, link: LinkState, lane: int) -> TxPreset:
+        name = link.presets[lane] if link.presets else None
+        if name is None or link.speed_gts < 8.0:
+            return TxPreset("de-emphasis", 0.0, self.cfg.gen12_deemphasis_db)
+        return self._presets[name]
+
+    def _freq_scale(self, rate: float) -> float:
+        return (rate / self.cfg.loss_spec_gts) ** self.cfg.loss_freq_exponent
+
+    # ---- lazy evolution -----------------------------------------------------------------
+
+    def _lose_link(self, t: float, temp: float) -> None:
+        """Lock lost in L0 for good: Recovery times out, link down, full training."""
+        now = self._timeline.at(t)
+        self._timeline.add(t, replace(now, ltssm="Recovery.RcvrLock"))
+        down = t + self.cfg.recovery_rcvrlock_timeout_s
+        self._downs.record(down)
+        self._schedule_training(down, temp)
+
+    def _flap(self, t: float) -> bool:
+        """Lock lost at `t` on a settled link: won back in Recovery, or the link goes down."""
+        now = self._timeline.at(t)
+        if now.ltssm != "L0":
+            return False
+        if self._flap_rng.random() < self.cfg.flap_recover_prob:
+            self._recovered.record(t)
+            self._timeline.schedule(t, *self._ltssm.recovery(now))
+        else:
+            self._lose_link(t, self._last_temp)
+        return True
+
+    def _accrue(self, t: float, temp_c: float) -> None:
+        """Receiver errors over (last reading, t]: Poisson with the lanes' BER at `temp_c`."""
+        self._last_temp = temp_c
+        if t <= self._acc_t:
+            return
+        expected = 0.0
+        for lo, hi, state in self._timeline.spans(self._acc_t, t):
+            if state.up:
+                # a steady link at a steady temperature repeats the same sum: cache it (at
+                # 0.01 K, far finer than the lanes' temperature dependence)
+                key = (state.speed_gts, state.lanes, state.presets, round(temp_c, 2))
+                if key not in self._ber_cache:
+                    if len(self._ber_cache) > 4096:
+                        self._ber_cache.clear()
+                    self._ber_cache[key] = sum(
+                        self.eye(i, state.speed_gts, self._preset_for(state, i), temp_c).ber()
+                        for i in state.lanes)
+                expected += state.speed_gts * 1e9 * (hi - lo) * self._ber_cache[key]
+        self._acc_t = t
+        if expected > 0:
+            self._rx_errors += int(self._noise_rng.poisson(expected))
+
+    def _temp(self, temp_c: float | None) -> float:
+        return self._last_temp if temp_c is None else float(temp_c)

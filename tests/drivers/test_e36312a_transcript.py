@@ -1,0 +1,162 @@
+"""The E36312A driver byte for byte: what it sends, and what it makes of each reply."""
+
+from __future__ import annotations
+
+import pytest
+
+from bringup.clock import SimClock
+from bringup.driver import DriverError, Guardrail, InstrumentUnreachable, StepTimeout
+from bringup.drivers.e36312a import KeysightE36312A
+from visa_transcript import TIMEOUT, Transcript
+
+RESOURCE = "TCPIP::10.0.0.5::5025::SOCKET"
+IDN = b"Keysight Technologies,E36312A,MY59001234,2.1.0-1.0.4-1.12\n"
+OPEN = [
+    (b"*IDN?\n", IDN),
+    (b"*CLS\n", None),
+    (b"VOLT? MAX,(@1:3);:CURR? MAX,(@1:3);:VOLT:PROT? MAX,(@1:3);:VOLT:PROT? (@1:3)\n",
+     b"+6.18000000E+00,+2.57500000E+01,+2.57500000E+01;+5.15000000E+00,+1.03000000E+00,+1.03000000E+00;"
+     b"+6.60000000E+00,+2.75000000E+01,+2.75000000E+01;+6.60000000E+00,+2.75000000E+01,+2.75000000E+01\n"),
+]
+OK = (b"SYST:ERR?\n", b'+0,"No error"\n')
+
+
+def psu(pairs, guardrails=(), clock=None, **options) -> tuple[KeysightE36312A, Transcript]:
+    t = Transcript(OPEN + pairs)
+    d = KeysightE36312A(role="psu", resource=RESOURCE, options={"visa_library": t, **options},
+                        guardrails=tuple(guardrails), clock=clock or SimClock())
+    d.open()
+    return d, t
+
+
+def test_open_identifies_the_supply_sets_terminations_and_timeout_and_reads_ratings():
+    d, t = psu([])
+    res = t.resources[0]
+    assert d.identity() == IDN.decode().strip()
+    assert (res.read_termination, res.write_termination) == ("\n", "\n")
+    assert res.timeouts[0] == 2000  # the option's 2 s, in pyvisa's milliseconds
+    assert d.ratings[1].volts == 6.18 and d.ratings[2].amps == 1.03 and d.ratings[3].ovp_max == 27.5
+    assert t.done
+
+
+def test_set_programs_voltage_ovp_limit_and_ocp_in_one_checked_message():
+    # the OVP comes down from its maximum to 10 % over the setpoint, after the voltage is set
+    d, t = psu([(b"VOLT 5,(@1);:VOLT:PROT 5.5,(@1);:CURR 1,(@1);:CURR:PROT:DEL 0.05,(@1);"
+                 b":CURR:PROT:STAT ON,(@1)\n", None), OK])
+    d.call("set", {"channel": 1, "voltage": 5.0, "current_limit": 1.0})
+    assert t.done
+
+
+def test_the_station_voltage_guardrail_becomes_the_supplys_own_ovp_level():
+    rail = Guardrail("voltage", None, 5.2, (("channel", 1),), "voltage")
+    d, t = psu([(b"VOLT 5,(@1);:VOLT:PROT 5.2,(@1);:CURR 2,(@1);:CURR:PROT:DEL 0.05,(@1);"
+                 b":CURR:PROT:STAT ON,(@1)\n", None), OK], guardrails=[rail])
+    d.call("set", {"channel": 1, "voltage": 5.0, "current_limit": 2.0})
+    assert t.done
+
+
+def test_the_output_never_exceeds_its_protection_between_commands_and_ocp_is_armed_once():
+    d, t = psu([
+        (b"VOLT 5,(@1);:VOLT:PROT 5.5,(@1);:CURR 1,(@1);:CURR:PROT:DEL 0.05,(@1);:CURR:PROT:STAT ON,(@1)\n", None),
+        OK,
+        (b"VOLT:PROT 6.6,(@1);:VOLT 6,(@1);:CURR 1,(@1)\n", None),  # going up: protection first
+        OK,
+        (b"VOLT 2,(@1);:VOLT:PROT 2.2,(@1);:CURR 1,(@1)\n", None),  # going down: output first
+        OK,
+    ])
+    d.set(1, 5.0, 1.0)
+    d.set(1, 6.0, 1.0)
+    d.set(1, 2.0, 1.0)
+    assert t.done
+
+
+def test_a_setting_beyond_the_outputs_rating_is_refused_before_anything_is_sent():
+    d, t = psu([])
+    with pytest.raises(DriverError, match="rated 25.75 V"):
+        d.set(2, 30.0, 0.5)
+    assert t.done  # nothing after the open
+
+
+def test_an_error_in_the_queue_after_a_write_fails_the_action_with_the_instruments_words():
+    d, t = psu([(b"OUTP ON,(@1)\n", None), (b"SYST:ERR?\n", b'-221,"Settings conflict"\n'), OK,
+                (b"OUTP? (@1)\n", b"1\n")])
+    with pytest.raises(DriverError, match=r"refused 'OUTP ON,\(@1\)': -221,\"Settings conflict\""):
+        d.output(True, 1)
+
+
+def test_with_check_errors_off_no_error_queue_is_read():
+    d, t = psu([(b"OUTP OFF,(@1:3)\n", None)], check_errors=False)
+    d.output(False)
+    assert t.done
+
+
+def test_an_output_that_stays_off_after_on_is_reported_with_its_tripped_protection():
+    d, t = psu([(b"OUTP ON,(@1:3)\n", None), OK, (b"OUTP? (@1:3)\n", b"1,0,1\n"),
+                (b"VOLT:PROT:TRIP? (@2);:CURR:PROT:TRIP? (@2)\n", b"0;1\n")])
+    with pytest.raises(DriverError, match="output 2: over-current protection tripped; clear_protection re-arms it"):
+        d.output(True)
+    assert t.done
+
+
+def test_readings_address_their_output_and_return_numbers():
+    d, t = psu([(b"MEAS:VOLT? (@2)\n", b"+1.19998000E+01\n"), (b"MEAS:CURR? (@1)\n", b"+4.25000000E-01\n"),
+                (b"VOLT:PROT:TRIP? (@3);:CURR:PROT:TRIP? (@3)\n", b"1;0\n")])
+    assert d.voltage(2) == pytest.approx(11.9998)
+    assert d.current(1) == pytest.approx(0.425)
+    assert d.protection_tripped(3) == 1.0
+
+
+def test_a_garbled_reading_is_an_error_never_a_number():
+    d, t = psu([(b"MEAS:CURR? (@1)\n", b"+4.2#\x7f\n")])
+    with pytest.raises(DriverError, match="garbled reply"):
+        d.current(1)
+
+
+def test_one_timeout_is_a_step_timeout_and_repeated_timeouts_lose_the_instrument():
+    d, t = psu([(b"MEAS:CURR? (@1)\n", TIMEOUT), (b"MEAS:CURR? (@1)\n", TIMEOUT)], max_timeouts=2)
+    with pytest.raises(StepTimeout, match="no reply to 'MEAS:CURR\\? \\(@1\\)'"):
+        d.current(1)
+    with pytest.raises(InstrumentUnreachable, match="psu.*2 timeouts in a row"):
+        d.current(1)
+    with pytest.raises(InstrumentUnreachable):  # lost stays lost: no more I/O
+        d.current(1)
+    assert t.done and t.resources[0].closed
+    assert t.resources[0].flushes >= 1  # the late reply of the first timeout is discarded, not read as the next
+
+
+def test_a_success_resets_the_timeout_count():
+    d, t = psu([(b"MEAS:CURR? (@1)\n", TIMEOUT), (b"MEAS:CURR? (@1)\n", b"+1.0E+00\n"),
+                (b"MEAS:CURR? (@1)\n", TIMEOUT)], max_timeouts=2)
+    with pytest.raises(StepTimeout):
+        d.current(1)
+    assert d.current(1) == 1.0
+    with pytest.raises(StepTimeout):
+        d.current(1)
+
+
+def test_the_steps_deadline_shortens_the_session_timeout_and_none_left_sends_nothing():
+    clock = SimClock()
+    d, t = psu([(b"MEAS:VOLT? (@1)\n", b"+5.0E+00\n")], clock=clock)
+    d.deadline = clock.now() + 0.25
+    assert d.voltage(1) == 5.0
+    assert t.resources[0].timeouts[-1] == 250
+    d.deadline = clock.now() - 0.001
+    with pytest.raises(StepTimeout, match="no time left"):
+        d.voltage(1)
+    assert t.done
+
+
+def test_a_refused_connection_is_unreachable_naming_role_and_address():
+    t = Transcript([(b"*IDN?\n", ConnectionRefusedError(111, "Connection refused"))])
+    d = KeysightE36312A(role="psu", resource=RESOURCE, options={"visa_library": t}, clock=SimClock())
+    with pytest.raises(InstrumentUnreachable) as info:
+        d.open()
+    assert info.value.role == "psu" and info.value.resource == RESOURCE
+    assert "instrument unreachable: role 'psu' at TCPIP::10.0.0.5::5025::SOCKET" in str(info.value)
+    assert "refused" in str(info.value).lower()
+
+
+def test_a_socket_closed_under_a_write_is_unreachable():
+    d, t = psu([(b"OUTP OFF,(@1:3)\n", BrokenPipeError(32, "Broken pipe"))])
+    with pytest.raises(InstrumentUnreachable, match="Broken pipe"):
+        d.output(False)
