@@ -192,9 +192,7 @@ class MeshPort:
         - link_flap(rate_per_hour, t=None): intermittent loss of lock (Poisson), from `t`.
         """
         if fault == "dead_lane":
-            lane = check_lane(params["lane"], self.cfg.lanes)
-            self._lanes[lane] = replace(self._lanes[lane], dead=True)
-            self._fec_cache.clear()
+            lane = self._alter_lane(params["lane"], dead=True)
             t = params.get("t")
             if t is not None and self._timeline.carries(lane, t):
                 self._lose_lock(t)
@@ -209,8 +207,7 @@ class MeshPort:
                     lambda x: post_fec_ber(self._best_raw_ber(
                         replace(self._lanes[lane], extra_loss_db=x), temp), self.cfg),
                     self.cfg.marginal_target_ber)
-            self._lanes[lane] = replace(self._lanes[lane], extra_loss_db=float(extra))
-            self._fec_cache.clear()
+            self._alter_lane(lane, extra_loss_db=float(extra))
             t = params.get("t")
             if t is not None and self._timeline.at(float(t)).up:
                 self.retrain(float(t))
@@ -318,6 +315,12 @@ class MeshPort:
 
     def _best_raw_ber(self, sample: LaneSample, temp: float) -> float:
         return self._sample_eye(sample, self._best_preset(sample, temp), temp).ber()
+
+    def _alter_lane(self, lane: Any, **fault: Any) -> int:
+        lane = check_lane(lane, self.cfg.lanes)
+        self._lanes[lane] = replace(self._lanes[lane], **fault)  # a fault on the lane as made
+        self._fec_cache.clear()  # it held the BERs of the lane as it was
+        return lane
 
     def _usable_lanes(self, temp: float) -> tuple[int, ...]:
         ok = [not s.dead and self._best_raw_ber(s, temp) <= self.cfg.train_fail_ber

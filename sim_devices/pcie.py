@@ -209,9 +209,7 @@ class PcieEndpoint:
         - link_flap(rate_per_hour, t=None): intermittent loss of lock (Poisson), from `t`.
         """
         if fault == "dead_lane":
-            lane = check_lane(params["lane"], self.cfg.lanes)
-            self._lanes[lane] = replace(self._lanes[lane], dead=True)
-            self._ber_cache.clear()
+            lane = self._alter_lane(params["lane"], dead=True)
             t = params.get("t")
             if t is not None and self._timeline.carries(lane, t):
                 self._lose_link(t, self._last_temp)
@@ -226,8 +224,7 @@ class PcieEndpoint:
                 extra = solve_extra_loss(
                     lambda x: self._best_ber(replace(self._lanes[lane], extra_loss_db=x),
                                              rate, temp), self.cfg.marginal_target_ber)
-            self._lanes[lane] = replace(self._lanes[lane], extra_loss_db=float(extra))
-            self._ber_cache.clear()
+            self._alter_lane(lane, extra_loss_db=float(extra))
             if params.get("t") is not None:
                 self.retrain(float(params["t"]), equalize=True)
             return {"fault": fault, "lane": lane, "extra_loss_db": float(extra),
@@ -300,6 +297,7 @@ class PcieEndpoint:
                                                          self._equalizer(temp)))
 
     def _equalizer(self, temp: float) -> Equalize:
+        # the LTSSM decides when to equalize; the lanes at the training temperature decide how
         return lambda rate, lanes: self._equalize(rate, lanes, temp)
 
     def _equalize(self, rate: float, lanes: tuple[int, ...],
@@ -321,6 +319,12 @@ class PcieEndpoint:
     def _best_ber(self, sample: LaneSample, rate: float, temp: float) -> float:
         """The BER equalization would leave on a lane: what a fault's ground truth quotes."""
         return self._sample_eye(sample, rate, self._best_preset(sample, rate, temp), temp).ber()
+
+    def _alter_lane(self, lane: Any, **fault: Any) -> int:
+        lane = check_lane(lane, self.cfg.lanes)
+        self._lanes[lane] = replace(self._lanes[lane], **fault)  # a fault on the lane as made
+        self._ber_cache.clear()  # it held the BERs of the lane as it was
+        return lane
 
     def _preset_for(self, link: LinkState, lane: int) -> TxPreset:
         name = link.presets[lane] if link.presets else None

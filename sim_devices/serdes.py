@@ -16,8 +16,6 @@ equalize gets worse hot; a healthy lane's receiver tracks the drift. The TX pres
 at equalization, as the one leaving the least residual ISI with the receiver nearest its preferred
 operating point: so the best preset depends on the channel loss, and a lossy lane ends on an
 extreme preset (P7/P10: all the boost the table has).
-
-A link's state over time is not here: that is `link_timeline`.
 """
 
 from __future__ import annotations
