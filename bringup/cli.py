@@ -46,7 +46,19 @@ def main() -> None:
     """Declarative, gated, safe silicon bring-up."""
 
 
-STATION_HELP = "station file binding roles to drivers (default: the in-memory fake bench)"
+STATION_HELP = ("station file binding roles to drivers; 'fake' for the in-memory fake bench "
+                "(default: the embedded simulated lab)")
+
+
+def _station(station: str | None):
+    """The station a command runs against: a file, the fake bench, or the embedded simulator."""
+    from .session import open_station
+
+    if station is None:
+        from .commands.sim import embedded_station
+
+        return embedded_station()
+    return open_station(station)
 
 
 @main.command()
@@ -55,10 +67,10 @@ STATION_HELP = "station file binding roles to drivers (default: the in-memory fa
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="override a parameter")
 def validate(procedure: str, station: str | None, params: tuple[str, ...]) -> None:
     """Check a procedure against a station without touching any instrument."""
-    from .session import open_station, parse_overrides
+    from .session import parse_overrides
     from .validate import validate as check
 
-    st = open_station(station)
+    st = _station(station)
     checked = check(procedure, st, parse_overrides(params))
     p = checked.procedure
     click.echo(f"{procedure}: OK — {p.procedure} v{p.version}: {len(p.phases)} phases "
@@ -75,26 +87,69 @@ def validate(procedure: str, station: str | None, params: tuple[str, ...]) -> No
               "./bringup-results/runs.sqlite)")
 @click.option("--speed", type=float, help="simulated stations: run at this multiple of wall time "
               "(default: as fast as possible)")
+@click.option("--fault", "faults", multiple=True, metavar="NAME[:TARGET][@TIME]",
+              help="embedded simulator: inject a catalog fault (see `bringup sim faults`); repeatable")
+@click.option("--sled", "sled_file", type=click.Path(dir_okay=False),
+              help="embedded simulator: sled description (YAML; see docs/simulator.md)")
+@click.option("--seed", type=int, default=0, show_default=True, help="embedded simulator: random seed")
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False),
+              help="also write a JUnit XML report of the run here (for CI)")
 @click.option("--verbose", "-v", is_flag=True, help="print passing measurements too")
 def run(procedure: str, station: str | None, params: tuple[str, ...], dut: str, store: str | None,
-        speed: float | None, verbose: bool) -> None:
+        speed: float | None, faults: tuple[str, ...], sled_file: str | None, seed: int, junit_file: str | None,
+        verbose: bool) -> None:
     """Run a procedure: phases in dependency order, interlocks watching, safe state on every way out.
 
-    Exit codes: 0 pass, 1 fail, 2 invalid input, 3 aborted.
+    With no --station, the procedure runs against the embedded simulated lab, reached through
+    PyVISA and pyserial like a real bench. Exit codes: 0 pass, 1 fail, 2 invalid input, 3 aborted.
     """
+    from . import session
+
+    if speed is not None and speed <= 0:
+        raise click.BadParameter("must be a positive multiple of wall time", param_hint="--speed")
+    overrides = session.parse_overrides(params)
+    if station is not None:
+        if faults or sled_file:
+            raise click.UsageError("--fault and --sled apply to the embedded simulator; drop --station to use it")
+        st = session.open_station(station)
+        _run(session.prepare(procedure, st, overrides, speed), store, dut, verbose, junit_file)
+        return
+    from .commands.sim import embedded_lab, ground_truth, station_of
+
+    with embedded_lab(sled_file=sled_file, seed=seed, faults=faults, speed=speed) as lab:
+        # validate first: the lab starts serving only for a procedure that can run
+        session.prepare(procedure, station_of(lab), overrides, clock=lab.clock)
+        lab.start()
+        prepared = session.prepare(procedure, station_of(lab), overrides, clock=lab.clock)
+        _run(prepared, store, dut, verbose, junit_file, meta={"simulator": {"seed": seed, "faults": list(faults)}},
+             finish=lambda: {"simulator": ground_truth(lab)})
+
+
+def _run(prepared, store: str | None, dut: str, verbose: bool, junit_file: str | None = None,
+         meta: dict | None = None, finish=None) -> None:
     from . import session
     from .plainlog import PlainLog
     from .store import default_path
 
-    if speed is not None and speed <= 0:
-        raise click.BadParameter("must be a positive multiple of wall time", param_hint="--speed")
-    st = session.open_station(station)
-    prepared = session.prepare(procedure, st, session.parse_overrides(params), speed)
     log = PlainLog(prepared.clock, verbose=verbose)
-    with session.open_store(store or default_path(), prepared) as db:
-        result = session.run(prepared, db, dut=dut, reporter=log)
-    click.echo(f"results: run {result.run_id} in {store or default_path()} "
-               f"(`bringup report {result.run_id}`)")
+    path = store or default_path()
+    with session.open_store(path, prepared) as db:
+        result = session.run(prepared, db, dut=dut, reporter=log, meta=meta)
+        if finish is not None:  # e.g. the simulator's ground truth, kept with the run it explains
+            db.event(result.run_id, prepared.clock.now(), "ground_truth", "what the simulator injected",
+                     data=finish(), durable=True)
+    click.echo(f"results: run {result.run_id} in {path} (`bringup report {result.run_id}`)")
+    if junit_file:
+        from .export import ExportError
+        from .junit import write_junit
+        from .store import StoreReader
+
+        with StoreReader(path) as reader:
+            try:
+                write_junit(reader, result.run_id, junit_file)
+            except ExportError as exc:  # the run and its results stand; only the report is missing
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(result.exit_code or EXIT_INVALID)
     sys.exit(result.exit_code)
 
 
@@ -105,7 +160,7 @@ def schema(station: str | None) -> None:
     """Print the JSON Schema of the procedure language (for yaml-language-server and editors)."""
     from .schema import procedure_schema
 
-    click.echo(json.dumps(procedure_schema(station), indent=2))
+    click.echo(json.dumps(procedure_schema(_station(station) if station else None), indent=2))
 
 
 @main.command()
@@ -123,6 +178,11 @@ def _add_result_commands() -> None:
     main.add_command(runs_command, "runs")
     main.add_command(report_command, "report")
     main.add_command(export_command, "export")
+    from .commands.plot import plot_command
+    from .commands.sim import sim_group
+
+    main.add_command(sim_group, "sim")
+    main.add_command(plot_command, "plot")
 
 
 _add_result_commands()

@@ -3,7 +3,8 @@
 JSON: the run, its phases, steps, measurements and events (and the list of telemetry channels;
 samples stay in the store), strict JSON: non-finite numbers become the strings "inf", "-inf",
 "nan". CSV: one row per measurement, coordinates both as one exact JSON column and as one
-`coords.<name>` column per coordinate for spreadsheets and pivot tables.
+`coords.<name>` column per coordinate for spreadsheets and pivot tables. JUnit XML for CI
+(`junit.py`) and STDF V4 for yield tools (`stdf/`), which are bytes.
 
 Exports only read the store. A file is written beside its destination and renamed into place,
 so a failed export leaves neither a half-written file nor any change to the store.
@@ -21,7 +22,8 @@ from typing import Any
 
 from .store import SCHEMA_VERSION, StoreReader, UnknownRun
 
-FORMATS = ("json", "csv")
+FORMATS = ("json", "csv", "junit", "stdf")
+BINARY_FORMATS = frozenset({"stdf"})
 
 CSV_COLUMNS = ("run_id", "id", "path", "name", "value", "unit", "low", "high", "verdict", "t",
                "instrument", "dut", "message", "coords")
@@ -91,11 +93,20 @@ def csv_text(reader: StoreReader, run_id: int) -> str:
     return out.getvalue()
 
 
-def export_text(reader: StoreReader, run_id: int, fmt: str) -> str:
+def export_text(reader: StoreReader, run_id: int, fmt: str) -> str | bytes:
+    """The export in format `fmt`: text, or bytes for the formats in BINARY_FORMATS."""
     if fmt == "json":
         return json_text(reader, run_id)
     if fmt == "csv":
         return csv_text(reader, run_id)
+    if fmt == "junit":
+        from .junit import junit_xml
+
+        return junit_xml(reader, run_id)
+    if fmt == "stdf":
+        from .stdf import stdf_bytes
+
+        return stdf_bytes(reader, run_id)
     raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
@@ -104,7 +115,7 @@ def _store_files(store: Path) -> set[Path]:
     return {base, Path(f"{base}-wal"), Path(f"{base}-shm"), Path(f"{base}-journal")}
 
 
-def write_file(out: Path, content: str, store: Path) -> None:
+def write_file(out: Path, content: str | bytes, store: Path) -> None:
     """Write `content` to `out` whole or not at all; never over the store's own files."""
     if out.resolve() in _store_files(store):
         raise ExportError(f"refusing to write the export over the results store {out}; "
@@ -116,7 +127,8 @@ def write_file(out: Path, content: str, store: Path) -> None:
     tmp = out.with_name(f".{out.name}.{os.getpid()}-{os.urandom(3).hex()}.tmp")
     written = False
     try:
-        with open(tmp, "x", encoding="utf-8", newline="") as f:
+        binary = isinstance(content, bytes)
+        with (open(tmp, "xb") if binary else open(tmp, "x", encoding="utf-8", newline="")) as f:
             written = True
             f.write(content)
         os.replace(tmp, out)

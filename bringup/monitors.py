@@ -42,6 +42,7 @@ class Interlock:
     low: float | None
     high: float | None
     every: float
+    during: frozenset[str]  # empty: armed for the whole run
     next_due: float = 0.0
     failed_reads: int = 0
 
@@ -57,7 +58,7 @@ def build(monitors: list[Monitor], ex: "Execution") -> list[Interlock]:
         low = binding.value_in(m.limit.low, ex.parameters, u) if m.limit.low is not None else None
         high = binding.value_in(m.limit.high, ex.parameters, u) if m.limit.high is not None else None
         out.append(Interlock(m, m.name or m.read, role, name, args, u, low, high,
-                             binding.evaluate(m.every, ex.parameters)))
+                             binding.evaluate(m.every, ex.parameters), frozenset(m.during)))
     return out
 
 
@@ -66,7 +67,10 @@ def check_due(interlocks: list[Interlock], ex: "Execution", now: float) -> float
     next_due = math.inf
     for il in interlocks:
         if now >= il.next_due:
-            _check(il, ex, now)
+            if not il.during or ex.phase in il.during:
+                _check(il, ex, now)
+            else:
+                il.failed_reads = 0  # disarmed: a later arming starts afresh
             # keep to the declared grid so the interval does not drift with step durations; after
             # a long step, resume the grid from now rather than firing a burst of catch-up reads
             il.next_due = il.next_due + il.every if il.next_due else now + il.every

@@ -21,7 +21,12 @@ class PlainLog:
         self.counts = {"PASS": 0, "FAIL": 0, "UNKNOWN": 0}
         self.start = clock.now()
 
+    #: a log line is for scanning; the whole message is in the store (`bringup report`)
+    MAX_LINE = 300
+
     def line(self, text: str) -> None:
+        if len(text) > self.MAX_LINE:
+            text = text[: self.MAX_LINE - 40].rstrip() + " … (in full: bringup report)"
         t = self.clock.now() - self.start
         s = int(t)
         self.out.write(f"[{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}.{int((t - s) * 1000):03d}] {text}\n")

@@ -224,6 +224,8 @@ class Monitor(_Model):
     on_violation: Literal["abort", "warn"] = "abort"
     name: str | None = None
     failures: int = Field(3, ge=1, le=100, description="consecutive failed reads that count as a violation")
+    during: Annotated[list[str], BeforeValidator(_listify)] = Field(
+        default_factory=list, description="phases during which this interlock is armed (default: the whole run)")
 
 
 class Phase(_Model):

@@ -90,7 +90,8 @@ class Runner:
         finally:
             for pid, st in states.items():
                 if st in ("pending", "running"):
-                    reason = f"not run: {aborted or failed_gate}" if (aborted or failed_gate) else "not run"
+                    why = aborted or failed_gate
+                    reason = (f"aborted: {why}" if st == "running" else f"not run: {why}") if why else "not run"
                     states[pid] = "aborted" if st == "running" else "skipped"
                     self.store.phase(run_id, pid, state=states[pid], t=self.clock.now(),
                                      verdict=UNKNOWN if st == "running" else None, reason=reason)
@@ -128,7 +129,7 @@ class Runner:
                 continue
             ok, reason = self._phase(ex, phase, states)
             if not ok and phase.on_fail == "abort":
-                return f"phase {pid} failed: {reason}"
+                return f"phase {pid} failed"  # the why is recorded once, on the phase itself
         return None
 
     def _phase(self, ex: Execution, phase: Phase, states: dict[str, str]) -> tuple[bool, str | None]:
@@ -137,6 +138,7 @@ class Runner:
         for attempt in range(1, attempts + 1):
             start = self.clock.now()
             states[phase.id] = "running"
+            ex.phase = phase.id
             self.store.phase(ex.run_id, phase.id, state="running", t=start)
             ex.report("phase", {"phase": phase.id, "state": "running", "attempt": attempt})
             timeout = binding.evaluate(phase.timeout, ex.parameters) if phase.timeout is not None else None
@@ -165,6 +167,7 @@ class Runner:
                          severity="warning")
         state = "passed" if verdict == PASS else "failed"
         states[phase.id] = state
+        ex.phase = None
         self.store.phase(ex.run_id, phase.id, state=state, t=self.clock.now(), verdict=verdict, reason=reason)
         ex.report("phase", {"phase": phase.id, "state": state, "verdict": verdict, "reason": reason})
         return verdict == PASS, reason

@@ -16,16 +16,13 @@ def _driver_classes() -> dict[str, type]:
     return {name: resolve(name) for name in BUILTIN}
 
 
-def procedure_schema(station_path: str | None = None) -> dict[str, Any]:
+def procedure_schema(st: Any = None) -> dict[str, Any]:
     """JSON Schema of a procedure file. With a station, `do`/`measure`/`read` offer its role.action names."""
     schema = Procedure.model_json_schema(by_alias=True)
     schema["$schema"] = _SCHEMA_URL
     schema["title"] = "bringup procedure"
     defs = schema.get("$defs", {})
-    if station_path is not None:
-        from .station import load_station
-
-        st = load_station(station_path)
+    if st is not None:
         actions = sorted(f"{r}.{n}" for r, b in st.roles.items() for n, s in b.cls.spec().items() if s.kind == "action")
         readings = sorted(f"{r}.{n}" for r, b in st.roles.items() for n, s in b.cls.spec().items()
                           if s.kind == "reading")

@@ -19,12 +19,13 @@ from .station import Station, load_station
 from .steps import Reporter
 from .validate import Checked, validate
 
-#: The station used when none is given: every role played by an in-memory driver.
-DEFAULT_STATION = Path(__file__).parent / "stations" / "fake.yaml"
+#: The in-memory fake bench (`--station fake`): every role played by a fake driver.
+FAKE_STATION = Path(__file__).parent / "stations" / "fake.yaml"
 
 
-def open_station(path: str | os.PathLike | None) -> Station:
-    return load_station(path if path is not None else DEFAULT_STATION)
+def open_station(path: str | os.PathLike) -> Station:
+    """A station file, or `fake` for the built-in in-memory bench."""
+    return load_station(FAKE_STATION if str(path) == "fake" else path)
 
 
 def parse_overrides(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -62,10 +63,13 @@ class Prepared:
 
 
 def prepare(procedure: str | os.PathLike, station: Station, overrides: dict[str, str] | None = None,
-            speed: float | None = None) -> Prepared:
-    """Validate (raises InvalidInput before any instrument is touched), then build clock and drivers."""
+            speed: float | None = None, clock: Clock | None = None) -> Prepared:
+    """Validate (raises InvalidInput before any instrument is touched), then build clock and drivers.
+
+    `clock`: the clock to share (an embedded simulator's); by default one is made for the station.
+    """
     checked = validate(procedure, station, overrides)
-    clock = make_clock(station, speed)
+    clock = clock if clock is not None else make_clock(station, speed)
     # only the roles the procedure needs are opened: a station may describe a whole bench
     needed = {r: b for r, b in station.roles.items() if r in checked.procedure.requires}
     drivers = make_drivers(Station(station.name, station.file, station.clock, station.speed, needed), clock)

@@ -54,6 +54,7 @@ class Execution:
     interlocks: list[monitors.Interlock] = field(default_factory=list)
     reporter: Reporter | None = None
     abort_reason: str | None = None
+    phase: str | None = None  # the phase running now (interlocks may be armed only during some)
     lost_roles: set[str] = field(default_factory=set)
     next_monitor_due: float = math.inf
     telemetry_every: float = math.inf  # seconds of run clock between telemetry samples

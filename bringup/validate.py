@@ -358,6 +358,12 @@ class _Checker:
                     close = difflib.get_close_matches(dep, list(ids), n=1)
                     self.fail(("phases", i, "after"), f"phase '{p.id}' comes after unknown phase '{dep}'",
                               f"did you mean '{close[0]}'?" if close else f"phases: {', '.join(ids)}")
+        for i, m in enumerate(self.proc.monitors):
+            for name in m.during:
+                if name not in ids:
+                    close = difflib.get_close_matches(name, list(ids), n=1)
+                    self.fail(("monitors", i, "during"), f"interlock armed during unknown phase '{name}'",
+                              f"did you mean '{close[0]}'?" if close else f"phases: {', '.join(ids)}")
         order, cycle = topological([(p.id, [d for d in p.after if d in ids and d != p.id]) for p in self.proc.phases])
         if cycle:
             self.fail(("phases", ids[cycle[0]], "after"), "phases depend on each other in a cycle: "

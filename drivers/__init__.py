@@ -20,6 +20,7 @@ BUILTIN: dict[str, str] = {
     "keysight.e36312a": "bringup.drivers.e36312a:KeysightE36312A",
     "keysight.34461a": "bringup.drivers.k34461a:Keysight34461A",
     "lauda.integral_xt": "bringup.drivers.chiller:LaudaIntegralXT",
+    "sled.console": "bringup.drivers.sled_console:SledConsole",
 }
 
 

@@ -70,7 +70,7 @@ class FakePowerSupply(_Fake):
         self.enabled = {c: False for c in (1, 2, 3)}
 
     @action(channel=CHANNEL, voltage=Param("V", low=0, high=30, help="output voltage"),
-            current_limit=Param("A", low=0, high=50, help="current limit"))
+            current_limit=Param("A", low=0, high=500, help="current limit"))
     def set(self, channel: int, voltage: float, current_limit: float) -> None:
         """Program a channel's voltage and current limit (the output state is unchanged)."""
         self.setpoint[channel], self.limit[channel] = voltage, current_limit

@@ -8,13 +8,14 @@ stderr saying what and what to do, with exit status 2.
 from __future__ import annotations
 
 import contextlib
+import sys
 from pathlib import Path
 from typing import IO, Any, Iterator
 
 import click
 from rich.console import Console
 
-from ..export import FORMATS, ExportError, export_text, write_file
+from ..export import BINARY_FORMATS, FORMATS, ExportError, export_text, write_file
 from ..report import load_report, render_rich, render_runs_rich, render_runs_text, render_text, resolve_run
 from ..store import StoreError, StoreReader, default_path
 
@@ -94,15 +95,26 @@ def report_command(run: str | None, store: Path | None) -> None:
 @click.command("export")
 @click.argument("run")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True,
-              help="json: run, phases, steps, measurements, events. csv: one row per measurement.")
+              help="json: run, phases, steps, measurements, events. csv: one row per measurement. "
+                   "junit: JUnit XML for CI. stdf: STDF V4 for yield tools (binary: use -o).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="File to write (replaced whole, or left untouched on error). Default: stdout.")
 @_store_option
 def export_command(run: str, fmt: str, output: Path | None, store: Path | None) -> None:
-    """Export RUN (an id, or "latest") as JSON or CSV for other tools."""
+    """Export RUN (an id, or "latest") as JSON, CSV, JUnit XML or STDF for other tools.
+
+    A run that was killed or aborted exports too: what never ran is marked so (skipped in
+    JUnit, "not executed" and an abnormal end in STDF).
+    """
     with _reading(store) as reader:
+        if output is None and fmt in BINARY_FORMATS and sys.stdout.isatty():
+            raise ResultsProblem(f"{fmt} is a binary format; give -o FILE (or redirect stdout to a file)")
         content = export_text(reader, resolve_run(reader, run), fmt)
-        if output is None:
-            click.echo(content, nl=False)
-        else:
+        if output is not None:
             write_file(output, content, reader.path)
+        elif isinstance(content, bytes):
+            stream = click.get_binary_stream("stdout")
+            stream.write(content)
+            stream.flush()
+        else:
+            click.echo(content, nl=False)

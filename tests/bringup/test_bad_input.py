@@ -49,7 +49,7 @@ def _assert_rejected(result, path: Path) -> None:
 @pytest.mark.parametrize("path", sorted((HERE / "bad_procedures").glob("*.yaml")), ids=lambda p: p.stem)
 def test_malformed_procedure_is_rejected_with_location(path, monkeypatch):
     monkeypatch.chdir(path.parent)
-    result = CliRunner().invoke(main, ["validate", path.name])
+    result = CliRunner().invoke(main, ["validate", path.name, "--station", "fake"])
     _assert_rejected(result, path)
 
 
@@ -65,7 +65,7 @@ def test_malformed_station_is_rejected_with_location(path, monkeypatch, tmp_path
 
 def test_run_rejects_bad_procedure_before_touching_anything_in_a_real_process(tmp_path):
     bad = HERE / "bad_procedures" / "beyond_guardrail.yaml"
-    proc = subprocess.run([sys.executable, "-m", "bringup.cli", "run", str(bad), "--store",
+    proc = subprocess.run([sys.executable, "-m", "bringup.cli", "run", str(bad), "--station", "fake", "--store",
                            str(tmp_path / "runs.sqlite")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "above the station limit" in proc.stderr
@@ -88,7 +88,7 @@ phases:
     after: nowhere
     steps: [{wait: 2 V}]
 """)
-    result = CliRunner().invoke(main, ["validate", str(p)])
+    result = CliRunner().invoke(main, ["validate", str(p), "--station", "fake"])
     assert result.exit_code == 2
     located = [l for l in result.output.splitlines() if l.startswith(str(p))]
     assert [l.split(":")[1] for l in located] == ["7", "9", "10", "12", "13"]
@@ -98,11 +98,11 @@ phases:
 def test_unknown_parameter_override_is_rejected(tmp_path):
     p = tmp_path / "p.yaml"
     p.write_text(GOOD.replace("requires:", "parameters: {soak: 8 h}\nrequires:"))
-    r = CliRunner().invoke(main, ["validate", str(p), "-p", "sok=1h"])
+    r = CliRunner().invoke(main, ["validate", str(p), "--station", "fake", "-p", "sok=1h"])
     assert r.exit_code == 2 and "no parameter 'sok'" in r.output and "soak" in r.output
-    r = CliRunner().invoke(main, ["validate", str(p), "-p", "soak=3 V"])
+    r = CliRunner().invoke(main, ["validate", str(p), "--station", "fake", "-p", "soak=3 V"])
     assert r.exit_code == 2 and "soak is a time" in r.output
-    r = CliRunner().invoke(main, ["validate", str(p), "-p", "soak=30min"])
+    r = CliRunner().invoke(main, ["validate", str(p), "--station", "fake", "-p", "soak=30min"])
     assert r.exit_code == 0, r.output
 
 
@@ -119,7 +119,7 @@ TREES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4
 
 
 def _validate_text(text: str) -> None:
-    station = open_station(None)
+    station = open_station("fake")
     try:
         proc, doc = load_procedure("gen.yaml", text)
         check(proc, doc, station)
@@ -162,6 +162,6 @@ def test_arbitrary_bytes_never_crash_validation(tmp_path_factory, blob):
     p.write_bytes(blob)
     try:
         proc, doc = load_procedure(p)
-        check(proc, doc, open_station(None))
+        check(proc, doc, open_station("fake"))
     except InvalidInput as exc:
         assert all(pr.line >= 1 and pr.col >= 1 for pr in exc.problems)

@@ -126,6 +126,6 @@ def test_drivers_lists_every_action_with_units_and_help():
     r = CliRunner().invoke(main, ["drivers"])
     assert r.exit_code == 0
     assert "fake.power_supply  (power_supply)" in r.output
-    assert "set(channel: int, one of 1, 2, 3, voltage: V, [0, 30], current_limit: A, [0, 50])" in r.output
+    assert "set(channel: int, one of 1, 2, 3, voltage: V, [0, 30], current_limit: A, [0, 500])" in r.output
     assert "Program a channel's voltage" in r.output
     assert "max_tj() -> degC" in r.output

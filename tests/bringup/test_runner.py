@@ -386,3 +386,26 @@ phases:
     assert o.phase_states() == {"p": "skipped"}
     assert tail_calls(o, "sled", 2) == SAFE_CALLS
     assert o.calls("psu") == []  # nothing was sent to the instrument that is not there
+
+
+def test_an_interlock_armed_during_some_phases_only_watches_those(tmp_path):
+    o = run(tmp_path, HEAD + """
+monitors:
+  - read: sled.max_tj
+    every: 1 s
+    limit: {high: 40 degC}
+    during: [hot]
+phases:
+  - id: warm
+    steps:
+      - do: sled.power_on
+      - do: sled.stress_start
+      - wait: 2 min          # junction well above 40 degC, but the interlock is not armed here
+  - id: hot
+    after: warm
+    steps: [{wait: 1 min}]
+""")
+    assert o.phase_states() == {"warm": "passed", "hot": "aborted"}
+    assert o.result.exit_code == 3 and "max_tj" in o.result.reason
+    reads = o.reader.samples(o.run_id, "monitor/sled.max_tj")
+    assert reads and reads[0]["t"] >= 120.0  # first read when "hot" began

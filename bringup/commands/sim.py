@@ -1,0 +1,119 @@
+"""The simulated lab from the command line: `bringup sim serve|faults`, and the embedded default
+station of `bringup run` / `bringup validate`.
+
+This is the composition root's only door to `sim_devices`: the engine itself never imports the
+simulator, and reaches it like any bench, through PyVISA and pyserial.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+
+from ..clock import SimClock
+from ..source import InvalidInput, Problem, load_yaml
+from ..station import Station, station_from_document
+
+FAULT_HELP = "inject a catalog fault: NAME[:key=value,...][@TIME], e.g. marginal_lane:chip=2,port=1,lane=5@30min"
+
+
+def _lab(sled_file: str | None, seed: int, faults: tuple[str, ...], clock: SimClock) -> Any:
+    from bringup.sim_devices.lab import FaultRequest, SimLab
+    from bringup.sim_devices.sled import Sled
+
+    try:
+        requests = [FaultRequest.parse(f) for f in faults]
+    except ValueError as exc:
+        raise InvalidInput([Problem("<command line>", 1, 1, str(exc), "see `bringup sim faults`")]) from None
+    try:
+        sled = Sled.from_yaml(sled_file, clock, seed) if sled_file else Sled(clock=clock, seed=seed)
+    except FileNotFoundError:
+        raise InvalidInput([Problem(str(sled_file), 1, 1, "sled description not found")]) from None
+    except ValueError as exc:  # the sled's own config errors name file and key
+        raise InvalidInput([Problem(str(sled_file), 1, 1, f"bad sled description: {exc}")]) from None
+    try:
+        return SimLab(sled=sled, clock=clock, faults=requests)
+    except (ValueError, KeyError) as exc:
+        raise InvalidInput([Problem("<command line>", 1, 1, f"--fault: {exc}", "see `bringup sim faults`")]) from None
+
+
+def station_of(lab: Any) -> Station:
+    return station_from_document(load_yaml("<embedded simulator>", lab.station_yaml("sim-embedded"),
+                                           what="station"))
+
+
+def embedded_station() -> Station:
+    """The embedded simulator's station, for validation: drivers and guardrails, nothing started."""
+    return station_of(_lab(None, 0, (), SimClock()))
+
+
+@contextmanager
+def embedded_lab(*, sled_file: str | None = None, seed: int = 0, faults: tuple[str, ...] = (),
+                 speed: float | None = None) -> Iterator[Any]:
+    """A lab built (not yet serving) on a simulated clock; `lab.start()` opens its ports."""
+    lab = _lab(sled_file, seed, faults, SimClock(speed=speed))
+    try:
+        yield lab
+    finally:
+        lab.stop()
+
+
+def ground_truth(lab: Any) -> dict[str, Any]:
+    """What was injected, for the results: so a test can check the diagnosis against the truth."""
+    return {"seed": getattr(lab.sled, "seed", None), "faults": lab.sled.faults()}
+
+
+@click.group("sim")
+def sim_group() -> None:
+    """The simulated lab: a sled of accelerators and its bench, on real transports."""
+
+
+@sim_group.command("faults")
+def faults_command() -> None:
+    """List every fault the simulator can inject, with its targets and parameters."""
+    from bringup.sim_devices import faults
+
+    for row in faults.catalog_rows():
+        targets = ",".join(f"{k}={v}" for k, v in row["targets"].items())
+        params = ", ".join(f"{k}={v}" for k, v in row["params"].items())
+        click.echo(f"{row['name']}{':' + targets if targets else ''}")
+        click.echo(f"    {row['description']}")
+        if params:
+            click.echo(f"    parameters: {params}")
+        click.echo(f"    symptoms: {'; '.join(row['symptoms'])}")
+    click.echo("\naim with NAME:key=value,... (defaults above), time with @TIME (e.g. pump_failure@3h)")
+
+
+@sim_group.command("serve")
+@click.option("--sled", "sled_file", type=click.Path(dir_okay=False), help="sled description (YAML)")
+@click.option("--fault", "faults", multiple=True, metavar="NAME[:TARGET][@TIME]", help=FAULT_HELP)
+@click.option("--speed", type=float, default=1.0, show_default=True,
+              help="simulated time as a multiple of wall time")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--station-out", type=click.Path(dir_okay=False), help="also write the station file here")
+def serve_command(sled_file: str | None, faults: tuple[str, ...], speed: float, seed: int,
+                  station_out: str | None) -> None:
+    """Serve the lab for other programs until Ctrl-C; prints a station file with its addresses.
+
+    Programs that connect use their own (real) clock, so the station says `clock: real`; with
+    --speed other than 1, the lab's physics runs that much faster than their waits.
+    """
+    if speed <= 0:
+        raise click.BadParameter("must be positive", param_hint="--speed")
+    with embedded_lab(sled_file=sled_file, seed=seed, faults=faults, speed=speed) as lab:
+        lab.start()
+        text = lab.station_yaml("sim-served").replace("clock: simulated", "clock: real")
+        if station_out:
+            Path(station_out).write_text(text)
+        click.echo(text)
+        click.echo(f"# serving at {speed:g}x wall time; Ctrl-C to stop", err=True)
+        sys.stdout.flush()
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            click.echo("# stopped", err=True)

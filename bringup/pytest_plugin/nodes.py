@@ -1,0 +1,207 @@
+"""The pytest nodes: a procedure file, a group per phase (and the safe state), an item per step."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from . import RUNS
+from .attribution import Outcome, Tape, judge_phase, step_label
+
+SAFE_STATE = "safe_state"
+
+
+def _skip(reason: str) -> None:
+    """Skip, reported at the step's line in the procedure rather than at this file's."""
+    try:
+        raise pytest.skip.Exception(reason, _use_item_location=True)
+    except TypeError:  # a pytest without the private flag: the reason is what matters
+        pytest.skip(reason)
+
+
+class StepFailure(Exception):
+    """A step that did not pass; `str()` is the one line a person reads."""
+
+
+class RunProblem(Exception):
+    """The procedure could not be run at all (store, station, instruments); every item shows it."""
+
+
+def unique_names(labels: list[str]) -> list[str]:
+    seen: dict[str, int] = defaultdict(int)
+    out = []
+    for label in labels:
+        label = label.replace("::", ":")
+        seen[label] += 1
+        out.append(label if seen[label] == 1 else f"{label} #{seen[label]}")
+    return out
+
+
+class ProcedureFile(pytest.File):
+    """A procedure: validated against the station at collection, run whole before its first item."""
+
+    def collect(self) -> Iterator[pytest.Collector]:
+        from ..session import open_station, parse_overrides
+        from ..source import InvalidInput
+        from ..validate import validate
+
+        opt = self.config.getoption
+        try:
+            if opt("bringup_station"):
+                self.station = open_station(opt("bringup_station"))
+            else:  # the embedded simulator's station, for validation: nothing is started yet
+                from ..commands.sim import embedded_station
+
+                self.station = embedded_station()
+            self.overrides = parse_overrides(opt("bringup_param"))
+            self.checked = validate(self.path, self.station, self.overrides)
+        except InvalidInput as exc:
+            raise self.CollectError(f"not a valid procedure for station {opt('bringup_station') or '(default)'}; "
+                                    f"nothing was run:\n{exc}") from None
+        proc = self.checked.procedure
+        declared = {p.id: i for i, p in enumerate(proc.phases)}
+        by_id = {p.id: p for p in proc.phases}
+        for pid in self.checked.order:
+            yield PhaseGroup.from_parent(self, name=pid, steps=by_id[pid].steps,
+                                         loc=("phases", declared[pid], "steps"))
+        if proc.safe_state:
+            yield PhaseGroup.from_parent(self, name=SAFE_STATE, steps=proc.safe_state, loc=(SAFE_STATE,))
+
+    def setup(self) -> None:
+        self.results = self._run()
+
+    def _run(self) -> dict[str, list[Outcome]]:
+        from .. import session
+        from ..source import InvalidInput
+        from ..store import StoreError, default_path
+
+        opt = self.config.getoption
+        store_path = Path(opt("bringup_store")) if opt("bringup_store") else default_path()
+        try:
+            if opt("bringup_station"):
+                tape, result = self._run_on(session.prepare(self.path, self.station, self.overrides), store_path)
+            else:
+                tape, result = self._run_embedded(store_path)
+        except (InvalidInput, StoreError, OSError) as exc:
+            raise RunProblem(f"{self.path.name} could not be run: {exc}") from None
+        self.config.stash[RUNS].append(
+            f"{self.nodeid}: run {result.run_id} {result.state}, verdict {result.verdict}"
+            + (f" ({result.reason})" if result.reason else "")
+            + f"; `bringup report {result.run_id} --store {store_path}`")
+        return self._judge(tape.records)
+
+    def _run_on(self, prepared: Any, store_path: Path, meta: dict | None = None,
+                finish: Any = None) -> tuple[Tape, Any]:
+        from .. import session
+
+        with session.open_store(store_path, prepared) as db:
+            tape = Tape(db)
+            result = session.run(prepared, tape, dut=self.config.getoption("bringup_dut"), meta=meta)
+            if finish is not None:  # the simulator's ground truth, kept with the run it explains
+                db.event(result.run_id, prepared.clock.now(), "ground_truth", "what the simulator injected",
+                         data=finish(), durable=True)
+        return tape, result
+
+    def _run_embedded(self, store_path: Path) -> tuple[Tape, Any]:
+        """As `bringup run` with no --station: a simulated lab in this process, on real transports."""
+        from .. import session
+        from ..commands.sim import embedded_lab, ground_truth, station_of
+
+        opt = self.config.getoption
+        seed, faults = opt("bringup_seed"), tuple(opt("bringup_fault"))
+        with embedded_lab(seed=seed, faults=faults) as lab:
+            lab.start()
+            prepared = session.prepare(self.path, station_of(lab), self.overrides, clock=lab.clock)
+            return self._run_on(prepared, store_path, meta={"simulator": {"seed": seed, "faults": list(faults)}},
+                                finish=lambda: {"simulator": ground_truth(lab)})
+
+    def _judge(self, records: list[tuple[str, Any]]) -> dict[str, list[Outcome]]:
+        by_phase: dict[str, list[tuple[str, dict]]] = defaultdict(list)
+        safe: dict[int, list[tuple[str, dict]]] = defaultdict(list)
+        ended: dict[str, tuple[str, str | None]] = {}
+        for kind, rec in records:
+            if kind == "phase":
+                if rec["state"] == "running":
+                    by_phase[rec["phase"]] = []  # a retried phase starts over: its last attempt counts
+                ended[rec["phase"]] = (rec["state"], rec.get("reason"))
+                continue
+            head, _, rest = rec["path"].partition("/")
+            if head == SAFE_STATE:
+                safe[int(rest.split("/", 1)[0])].append((kind, rec))
+            else:
+                by_phase[head].append((kind, rec))
+        proc = self.checked.procedure
+        by_id = {p.id: p for p in proc.phases}
+        out: dict[str, list[Outcome]] = {}
+        for pid in self.checked.order:
+            steps = by_id[pid].steps
+            state, reason = ended.get(pid, ("pending", None))
+            out[pid] = judge_phase(steps, unique_names([step_label(s) for s in steps]), by_phase.get(pid, []),
+                                   pid, state, reason)
+        out[SAFE_STATE] = [_safe_outcome(safe.get(i + 1, [])) for i in range(len(proc.safe_state))]
+        return out
+
+
+def _safe_outcome(records: list[tuple[str, dict]]) -> Outcome:
+    out = Outcome(done=True)
+    for kind, rec in records:
+        out.add(kind, rec)
+    if not records:
+        return Outcome("skipped", "not run: the run ended before its safe state")
+    if any(s["outcome"] == "skipped" for s in out.steps):
+        out.status, out.message = "skipped", next(s["message"] for s in out.steps if s["outcome"] == "skipped")
+    failures = out.failures()
+    if failures:
+        out.status, out.message = "failed", "safe state step failed: " + failures[0]
+    return out
+
+
+class PhaseGroup(pytest.Collector):
+    """A phase (or the safe state): one item per top-level step."""
+
+    def __init__(self, *, steps: list[Any], loc: tuple, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.steps, self.loc = steps, loc
+        self.names = unique_names([step_label(s) for s in steps])
+
+    def collect(self) -> Iterator[pytest.Item]:
+        for j, name in enumerate(self.names):
+            yield StepItem.from_parent(self, name=name, index=j)
+
+
+class StepItem(pytest.Item):
+    """One top-level step: passes, fails (one readable line) or is skipped, from what it recorded."""
+
+    def __init__(self, *, index: int, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.index = index
+
+    def runtest(self) -> None:
+        from ..junit import measurement_log, measurement_name, measurement_properties
+
+        procedure: ProcedureFile = self.parent.parent
+        outcome = procedure.results[self.parent.name][self.index]
+        for m in outcome.measurements:
+            self.user_properties.extend(measurement_properties(m, prefix=measurement_name(m) + "."))
+            print(measurement_log(m))
+        for s in outcome.steps:
+            print(f"t={s['started_t']:.3f}..{s['ended_t']:.3f} s  {s['path']}  {s['outcome']}"
+                  + (f"  {s['message']}" if s["message"] else ""))
+        if outcome.status == "skipped":
+            _skip(outcome.message)
+        if outcome.status == "failed":
+            raise StepFailure(outcome.message)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, (StepFailure, RunProblem)):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        procedure: ProcedureFile = self.parent.parent
+        line, _ = procedure.checked.document.where(self.parent.loc + (self.index,))
+        # not "phase::name": pytest would turn the dots of "psu.set" into "::" in its output
+        return self.path, line - 1, f"{self.parent.name}: {self.name}"

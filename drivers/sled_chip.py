@@ -1,0 +1,211 @@
+"""Each chip's sensors, clocks, boot, health, HBM, workload and settings; the sled's cooling and log."""
+
+from __future__ import annotations
+
+import math
+
+from bringup.driver import DriverError, Param, action, reading
+
+from .sled_console_base import SledConsoleBase
+from .sled_power import CHIP, CHIP_OR_ALL
+
+SEVERITIES = ("info", "warning", "error", "critical")
+
+
+class ChipReadings(SledConsoleBase):
+    """Sensors, PLL/boot/health, HBM, stress and the core's voltage and clock."""
+
+    # -- sensors ------------------------------------------------------------------------------------
+    def _sensor(self, chip: int, key: str) -> float:
+        return self._num(self._row(f"sensors {chip}"), key, "sensors")
+
+    @reading("degC", chip=CHIP)
+    def tj(self, chip: int = 0) -> float:
+        """Junction (hotspot) temperature of a chip; NaN from a failed sensor."""
+        return self._sensor(chip, "tj_c")
+
+    @reading("degC")
+    def max_tj(self) -> float:
+        """Hottest junction on the sled, in one console round trip. NaN if any chip's sensor reads NaN:
+        a failed sensor must not hide behind its neighbours."""
+        values = [self._num(r, "tj_c", "sensors") for r in self._rows("sensors")]
+        if not values or any(math.isnan(v) for v in values):
+            return math.nan
+        return max(values)
+
+    @reading("degC", chip=CHIP)
+    def hbm_temperature(self, chip: int = 0) -> float:
+        """HBM temperature of a chip (hottest stack)."""
+        return self._sensor(chip, "hbm_c")
+
+    @reading("W", chip=CHIP)
+    def chip_power(self, chip: int = 0) -> float:
+        """Power a chip draws on all its rails."""
+        return self._sensor(chip, "power_w")
+
+    @reading("Hz", chip=CHIP)
+    def core_frequency(self, chip: int = 0) -> float:
+        """Effective core clock (after throttling)."""
+        return self._sensor(chip, "freq_hz")
+
+    @reading("V", chip=CHIP)
+    def core_voltage(self, chip: int = 0) -> float:
+        """VDD_CORE at the die (after the load-line droop): what Vmin searches must read."""
+        return self._sensor(chip, "vdd_core_v")
+
+    @reading("A", chip=CHIP)
+    def core_current(self, chip: int = 0) -> float:
+        """VDD_CORE current."""
+        return self._sensor(chip, "idd_core_a")
+
+    @reading("", chip=CHIP)
+    def throttle_reasons(self, chip: int = 0) -> float:
+        """Throttle-reason mask (NVML's bits: 0x4 SW power cap, 0x8 HW slowdown, 0x20 SW thermal,
+        0x40 HW thermal, 0x80 HW power brake); 0 when running at full clock."""
+        return self._sensor(chip, "throttle")
+
+    @reading("", chip=CHIP, kind=Param(type=str, choices=("correctable", "uncorrectable"), default="uncorrectable"))
+    def sram_errors(self, chip: int = 0, kind: str = "uncorrectable") -> float:
+        """On-die SRAM ECC errors counted since power-on."""
+        return self._sensor(chip, "sram_ce" if kind == "correctable" else "sram_ue")
+
+    @reading("", chip=CHIP)
+    def golden_mismatches(self, chip: int = 0) -> float:
+        """Golden-result mismatches counted by the compare kernel since power-on."""
+        return self._sensor(chip, "mismatches")
+
+    # -- clocks, boot, health -----------------------------------------------------------------------
+    @reading("", chip=CHIP)
+    def pll_locked(self, chip: int = 0) -> float:
+        """1 when the chip's PLL reports lock, else 0."""
+        return 1.0 if self._flag(self._row(f"pll {chip}"), "locked", "pll") else 0.0
+
+    @reading("", chip=CHIP)
+    def booted(self, chip: int = 0) -> float:
+        """1 when the chip's firmware has booted (state ready), else 0."""
+        return 1.0 if self._row(f"boot {chip}").get("state") == "ready" else 0.0
+
+    @reading("", chip=CHIP)
+    def health(self, chip: int = 0) -> float:
+        """1 healthy, 0 unhealthy, NaN unknown: an unknown health never passes a limit."""
+        state = self._row(f"health {chip}").get("health")
+        return {"healthy": 1.0, "unhealthy": 0.0}.get(state, math.nan)
+
+    # -- HBM ------------------------------------------------------------------------------------------
+    @action(chip=CHIP)
+    def hbm_train(self, chip: int = 0) -> None:
+        """Train every HBM stack of a booted chip; fails naming the stacks that did not calibrate.
+        Not repeated blindly: a retrain is a new training, not a retry."""
+        rows = self._rows(f"hbm train {chip}", idempotent=False, extra_s=1.0)
+        failed = [f"stack {r.get('stack')}: {r.get('reason') or 'calibration failed'}" for r in rows
+                  if r.get("passed") != "1"]
+        if not rows or failed:
+            raise DriverError(f"{self.role}.hbm_train: chip{chip} " + ("; ".join(failed) or "reported no stacks"))
+
+    def _hbm(self, chip: int) -> list[dict[str, str]]:
+        rows = self._rows(f"hbm status {chip}")
+        if not rows:
+            raise DriverError(f"{self.role}: chip{chip} reported no HBM stacks")
+        return rows
+
+    @reading("", chip=CHIP)
+    def hbm_trained_stacks(self, chip: int = 0) -> float:
+        """How many HBM stacks are trained."""
+        return float(sum(self._flag(r, "trained", "hbm status") for r in self._hbm(chip)))
+
+    @reading("GiB", chip=CHIP)
+    def hbm_capacity(self, chip: int = 0) -> float:
+        """Usable HBM capacity (a stack that failed training counts 0: 72 of 96 GiB)."""
+        return sum(self._num(r, "capacity_gib", "hbm status") for r in self._hbm(chip))
+
+    @reading("", chip=CHIP, kind=Param(type=str, choices=("correctable", "uncorrectable"), default="uncorrectable"))
+    def hbm_ecc(self, chip: int = 0, kind: str = "uncorrectable") -> float:
+        """HBM ECC errors over all stacks."""
+        key = "ecc_ce" if kind == "correctable" else "ecc_ue"
+        return sum(self._num(r, key, "hbm status") for r in self._hbm(chip))
+
+    @reading("", chip=CHIP)
+    def hbm_bist_failures(self, chip: int = 0) -> float:
+        """Run the memory BIST on every stack; how many stacks failed (0 passes)."""
+        rows = self._rows(f"hbm bist {chip}", extra_s=2.0)
+        if not rows:
+            raise DriverError(f"{self.role}: chip{chip} BIST reported no stacks")
+        return float(sum(r.get("passed") != "1" for r in rows))
+
+    # -- workload and settings ------------------------------------------------------------------------
+    @action(level=Param("%", low=0, high=100, default=100.0, help="activity"),
+            kind=Param(type=str, choices=("compute", "virus"), default="compute",
+                       help="compute: a training-class workload; virus: worst-case activity"),
+            chip=CHIP_OR_ALL)
+    def stress_start(self, level: float = 100.0, kind: str = "compute", chip: int = -1) -> None:
+        """Start the stress workload at a level of activity."""
+        self._do(f"stress start {level:g} {kind}{self._chip_arg(chip)}", idempotent=False)
+
+    @action(chip=CHIP_OR_ALL, idempotent=True)
+    def stress_stop(self, chip: int = -1) -> None:
+        """Stop the stress workload (safe to repeat)."""
+        self._do(f"stress stop{self._chip_arg(chip)}", idempotent=True)
+
+    @reading("%", chip=CHIP)
+    def stress_level(self, chip: int = 0) -> float:
+        """The stress level a chip runs at (0 when stopped)."""
+        for row in self._rows("stress"):
+            if row.get("chip") == str(chip):
+                return self._num(row, "level_pct", "stress")
+        raise DriverError(f"{self.role}: no chip{chip} in the reply to 'stress'")
+
+    @reading("", chip=CHIP_OR_ALL, duration=Param("s", low=0.001, high=3600, default=1.0, help="how long to run it"))
+    def stress_check(self, chip: int = -1, duration: float = 1.0) -> float:
+        """Run the golden-result compare kernel; how many chips failed it (0 passes: limit {high: 0}).
+        A chip that could not run it (not booted, hung) fails."""
+        rows = self._rows(f"stress check {'all' if chip < 0 else chip} {duration:g}", extra_s=duration)
+        if not rows:
+            raise DriverError(f"{self.role}: the golden compare reported no chips")
+        return float(sum(r.get("passed") != "1" for r in rows))
+
+    @action(voltage=Param("V", low=0.3, high=1.0, help="VDD_CORE setpoint"), chip=CHIP_OR_ALL, idempotent=True)
+    def set_core_voltage(self, voltage: float, chip: int = -1) -> None:
+        """Set VDD_CORE (its OV/UV limits and power-good window follow the command)."""
+        self._do(f"vcore {voltage:.6g}{self._chip_arg(chip)}", idempotent=True)
+
+    @action(frequency=Param("Hz", low=1e8, high=3e9, help="core clock"), chip=CHIP_OR_ALL, idempotent=True)
+    def set_core_frequency(self, frequency: float, chip: int = -1) -> None:
+        """Set the core clock."""
+        self._do(f"freq {frequency:.9g}{self._chip_arg(chip)}", idempotent=True)
+
+    # -- cooling and the event log ----------------------------------------------------------------------
+    def _coolant(self, key: str) -> float:
+        return self._num(self._row("coolant"), key, "coolant")
+
+    @reading("L/min")
+    def coolant_flow(self) -> float:
+        """Coolant flow through the sled, from its flow meter."""
+        return self._coolant("flow_lpm")
+
+    @reading("degC")
+    def coolant_inlet(self) -> float:
+        """Coolant temperature at the sled's inlet."""
+        return self._coolant("inlet_c")
+
+    @reading("degC")
+    def coolant_outlet(self) -> float:
+        """Coolant temperature at the sled's outlet."""
+        return self._coolant("outlet_c")
+
+    @reading("")
+    def leak(self) -> float:
+        """1 when the leak sensor is asserted, else 0."""
+        return 1.0 if self._flag(self._row("coolant"), "leak", "coolant") else 0.0
+
+    def events(self, since: float = -math.inf) -> list[tuple[float, str, str]]:
+        """The sled's event log from clock time `since`: (t, severity, text)."""
+        rows = self._rows("log" if since == -math.inf else f"log {since!r}")
+        return [(self._num(r, "t", "log"), r.get("severity", "?"), r.get("text", "")) for r in rows]
+
+    @reading("", severity=Param(type=str, choices=SEVERITIES, default="error", help="at least this severe"),
+             since=Param("s", default=0.0, low=0, help="from this clock time"))
+    def event_count(self, severity: str = "error", since: float = 0.0) -> float:
+        """How many events at or above `severity` the sled logged since `since`."""
+        floor = SEVERITIES.index(severity)
+        return float(sum(1 for _, sev, _ in self.events(since)
+                         if sev in SEVERITIES and SEVERITIES.index(sev) >= floor))

@@ -1,0 +1,251 @@
+"""What every part of the sled console driver shares: the port, the link, and how failures read.
+
+The sled driver is split by subsystem (power and rails, chip state, links) into classes that
+all derive from `SledConsoleBase`; `SledConsole` in sled_console.py puts them together. This
+module owns the serial port (pyserial `serial_for_url`, so a path such as `/dev/ttyUSB0` or
+`/dev/pts/7` works, and so do `socket://terminal-server:7001` and `rfc2217://...`), the
+per-resource lock, the wall-time budget of each exchange, and the translation of link failures
+into the engine's errors:
+
+- the sled answered `ERR`                      -> DriverError with the sled's own words
+- nothing verified after every retry (noise)   -> DriverError: the step is UNKNOWN, never a value
+- an action whose outcome is unknown           -> DriverError, and the action is not sent again
+- no byte back, attempt after attempt, or the port failed -> InstrumentUnreachable (role and port)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+from bringup.driver import Driver, DriverError, InstrumentUnreachable, StepTimeout
+
+from .console_link import (ActionUnconfirmed, ConsoleGarbled, ConsoleLink, ConsolePortError, ConsoleSilent,
+                           Reply)
+from .scpi import resource_lock, seconds
+
+log = logging.getLogger("bringup.drivers.sled_console")
+log.addHandler(logging.NullHandler())  # a library records; the application decides what to show
+
+
+class ConsoleNoise(DriverError):
+    """No verified reply after every retry, or an action's outcome unknown: the step is UNKNOWN."""
+
+
+@dataclass(frozen=True)
+class Retry:
+    """One retry on the console, as recorded: when, which command, which attempt, and why."""
+
+    t: float
+    command: str
+    attempt: int
+    why: str
+
+
+def port_of(resource: str) -> str:
+    """A pyserial URL from a station's resource: a path, a pyserial URL, or VISA's `ASRL<path>::INSTR`."""
+    r = resource.strip()
+    if r.upper().startswith("ASRL") and r.upper().endswith("::INSTR"):
+        r = r[4:-7]
+    return r
+
+
+class SledConsoleBase(Driver):
+    """The sled's management console over a serial line (docs/console.md)."""
+
+    kind = "sled"
+    option_defaults: ClassVar[dict[str, Any]] = {
+        "baudrate": 115200,       # 8N1, no flow control
+        "timeout": 1.0,           # seconds to wait for one reply (or a time such as "500 ms")
+        "retries": 3,             # extra attempts for a reply that does not verify
+        "max_timeouts": 3,        # attempts in a row without one byte back before the console counts as lost
+        "boot_timeout": 10.0,     # power_on waits this long (clock time) for every chip to boot
+        "power_off_timeout": 5.0,
+        "retrain_timeout": 5.0,   # pcie_retrain / mesh_retrain wait this long for the link to come back
+        "poll": 0.05,             # clock time between status polls while waiting
+        "idle_gap": 0.05,         # seconds of silence after which a resynchronising console is taken as idle
+        "prompt": "sled> ",
+        "serial_factory": None,   # None: serial.serial_for_url; tests hand in a transcript
+    }
+    MAX_KEPT: ClassVar[int] = 1000  # retries kept: an overnight soak on a noisy line must not grow without bound
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.retries: list[Retry] = []  # the latest retries this driver made (up to MAX_KEPT), for the run's record
+        self.retry_count = 0            # all of them
+        self.chips = 0
+        self.rails: tuple[str, ...] = ()
+        self.ports = 0
+        self._ident: dict[str, str] = {}
+        self._port: Any = None
+        self._link: ConsoleLink | None = None
+        self._lost: str | None = None
+        self._lock = resource_lock(self.resource or f"<{self.role}>")
+        self._config_error: str | None = None
+        try:
+            self._timeout = seconds(self.options["timeout"], "timeout")
+            self._poll = seconds(self.options["poll"], "poll")
+            self._idle_gap = seconds(self.options["idle_gap"], "idle_gap")
+            if self._timeout <= 0:
+                raise ValueError(f"option timeout must be positive, not {self.options['timeout']!r}")
+        except ValueError as exc:  # reported when the run opens the sled, like any station mistake
+            self._timeout, self._poll, self._idle_gap, self._config_error = 1.0, 0.05, 0.05, str(exc)
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Open the serial port and identify the sled (`id`): chips, rails, ports."""
+        with self._lock:
+            if self._link is not None:
+                return
+            if self._config_error:
+                raise DriverError(f"{self.role}: {self._config_error}")
+            if not self.resource:
+                raise InstrumentUnreachable(self.role, None, "the station gives no 'resource' (a serial port)")
+            factory: Callable[..., Any] = self.options["serial_factory"] or _serial_for_url
+            try:
+                self._port = factory(port_of(self.resource), baudrate=int(self.options["baudrate"]), bytesize=8,
+                                     parity="N", stopbits=1, timeout=self._timeout, write_timeout=self._timeout)
+            except Exception as exc:  # SerialException, OSError, ValueError: whatever the port says
+                raise InstrumentUnreachable(self.role, self.resource, f"cannot open the serial port: {exc}") from None
+            self._link = ConsoleLink(self._port, retries=int(self.options["retries"]),
+                                     silent_limit=int(self.options["max_timeouts"]), on_retry=self._record_retry,
+                                     prompt=str(self.options["prompt"]).encode("ascii"),
+                                     idle_gap=self._idle_gap)
+            self._lost = None
+            try:
+                (ident,) = self._rows("id")
+                self.chips = int(ident["chips"])
+                self.rails = tuple(ident["rails"].split(","))
+                self.ports = int(ident["ports"])
+            except InstrumentUnreachable:
+                self.close()
+                raise
+            except (DriverError, KeyError, ValueError) as exc:
+                self.close()
+                raise InstrumentUnreachable(self.role, self.resource,
+                                            f"the port answers, but not as a sled console ({exc}); "
+                                            "check the baud rate and that this is the sled's console") from None
+            self._ident = ident
+
+    def close(self) -> None:
+        with self._lock:
+            port, self._port, self._link = self._port, None, None
+            if port is not None:
+                try:
+                    port.close()
+                except Exception:  # a port whose device vanished must not fail the run's ending
+                    pass
+
+    def identity(self) -> str:
+        i = self._ident
+        if not i:
+            return f"sled console at {self.resource}"
+        return f"{i.get('model', '?')} s/n {i.get('serial', '?')} firmware {i.get('firmware', '?')} at {self.resource}"
+
+    # -- exchanges ----------------------------------------------------------------------------------
+    def _record_retry(self, command: str, attempt: int, why: str) -> None:
+        r = Retry(self.clock.now(), command, attempt, why)
+        self.retry_count += 1
+        self.retries.append(r)
+        del self.retries[:-self.MAX_KEPT]
+        log.warning("%s: console retry %d for %r: %s", self.role, attempt, command, why)
+
+    def _wall_s(self, clock_s: float) -> float:
+        """Wall seconds that `clock_s` of clock time take: all of them on a real clock, none on a
+        jumping simulated one (the lab answers at once), 1/speed of them at a speed."""
+        if not getattr(self.clock, "simulated", False):
+            return clock_s
+        speed = getattr(self.clock, "speed", None)
+        return clock_s / speed if speed else 0.0
+
+    def _budget(self, extra_s: float) -> Callable[[], float]:
+        """Each attempt's wall time: the reply timeout (plus what the command itself takes), within the step's time."""
+        def wait() -> float:
+            budget = self._timeout + self._wall_s(extra_s)
+            left = self.remaining()
+            if left is None or left >= budget:
+                return budget
+            if left <= 0:
+                raise StepTimeout(f"{self.role}: no time left before the step's deadline")
+            return left
+        return wait
+
+    def _ask(self, command: str, *, idempotent: bool = True, extra_s: float = 0.0) -> Reply:
+        """One command, its verified OK reply; anything else raised as the engine's errors."""
+        with self._lock:
+            if self._link is None:
+                if self._lost:
+                    raise InstrumentUnreachable(self.role, self.resource, self._lost)
+                self.open()
+            try:
+                reply = self._link.transact(command, self._budget(extra_s), idempotent=idempotent)
+            except (ConsolePortError, ConsoleSilent) as exc:
+                self._lost = f"the console stopped answering: {exc}"
+                self.close()
+                raise InstrumentUnreachable(self.role, self.resource, self._lost) from None
+            except (ConsoleGarbled, ActionUnconfirmed) as exc:
+                raise ConsoleNoise(f"{self.role}: {exc}") from None
+        if not reply.ok:
+            raise DriverError(f"{self.role}: the sled refused {command!r}: ERR {reply.code} {reply.text}")
+        return reply
+
+    def _rows(self, command: str, *, idempotent: bool = True, extra_s: float = 0.0) -> list[dict[str, str]]:
+        return self._ask(command, idempotent=idempotent, extra_s=extra_s).records()
+
+    def _row(self, command: str, **kw: Any) -> dict[str, str]:
+        rows = self._rows(command, **kw)
+        if len(rows) != 1:
+            raise DriverError(f"{self.role}: expected one record from {command!r}, got {len(rows)}")
+        return rows[0]
+
+    def _do(self, command: str, *, idempotent: bool = False) -> None:
+        self._ask(command, idempotent=idempotent)
+
+    # -- values ---------------------------------------------------------------------------------------
+    def _num(self, row: dict[str, str], key: str, command: str = "") -> float:
+        """A number field; a missing or unreadable one is an error, never a default."""
+        try:
+            text = row[key]
+            return float(int(text, 16)) if text.lower().startswith("0x") else float(text)
+        except (KeyError, ValueError):
+            raise DriverError(f"{self.role}: the reply to {command or 'the command'!r} has no number "
+                              f"{key!r} ({row.get(key)!r})") from None
+
+    def _flag(self, row: dict[str, str], key: str, command: str = "") -> bool:
+        v = self._num(row, key, command)
+        return not math.isnan(v) and v != 0
+
+    @staticmethod
+    def _chip_arg(chip: int) -> str:
+        """` <chip>`, or nothing for every chip (-1)."""
+        return "" if chip < 0 else f" {chip}"
+
+    def _sleep(self, seconds_: float) -> None:
+        """Let clock time pass between polls; an abort (interrupted clock) ends the wait."""
+        if not self.clock.sleep(seconds_):
+            raise DriverError(f"{self.role}: interrupted while waiting on the sled")
+
+    def _wait_for(self, what: str, timeout_s: float, check: Callable[[], str | None]) -> None:
+        """Poll `check` (None: done; text: not yet, and why) until done, `timeout_s` of clock time, or the step's end."""
+        end = self.clock.now() + timeout_s
+        while True:
+            try:
+                state = check()
+            except ConsoleNoise as exc:  # one lost poll is not a verdict: poll again until the time is up
+                state = f"no verified status ({exc})"
+            if state is None:
+                return
+            if self.clock.now() >= end:
+                raise DriverError(f"{self.role}: {what} within {timeout_s:g} s: {state}")
+            left = self.remaining()
+            if left is not None and left <= 0:
+                raise StepTimeout(f"{self.role}: the step's time ran out waiting for {what}: {state}")
+            self._sleep(min(self._poll, max(end - self.clock.now(), 0.0)))
+
+
+def _serial_for_url(url: str, **kw: Any) -> Any:
+    import serial
+
+    return serial.serial_for_url(url, **kw)

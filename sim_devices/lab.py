@@ -1,0 +1,194 @@
+"""The simulated lab: a sled and the bench around it, each on the transport its real counterpart uses.
+
+    bench supply (E36312A command set)  TCP 127.0.0.1:port  output 1 feeds the sled's input
+    multimeter (34461A command set)     TCP 127.0.0.1:port  probes chip 0's core rail at the die
+    coolant unit (LAUDA Integral XT)    TCP 127.0.0.1:port  its supply temperature and flow are the sled's coolant
+    sled management console             pseudo-terminal     the BMC's console over "serial"
+
+One clock drives all of it, and one lock serialises every request, so a request sees the whole lab
+at one instant. Before each request the lab couples the instruments to the sled: whatever the
+supply outputs is the sled's input, whatever the sled draws is the supply's load, and whatever
+the coolant unit delivers is the sled's coolant. Drivers reach it only through PyVISA and pyserial.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from bringup.clock import SimClock
+
+from .console_server import ConsoleServer
+from .scpi_server import InstrumentServer
+from .sim_chiller import SimLaudaIntegralXT
+from .sim_dmm import SimK34461A
+from .sim_psu import Rating, SimE36312A
+from .sled import Sled
+
+#: The supply's output 1 feeds a whole sled: an E36312A command set on a bigger output (est. 100 A
+#: per chip at 12 V; a real lab puts a bulk supply or an eFuse-fed 12 V bus here).
+AMPS_PER_CHIP = 100.0
+
+
+class LabLock:
+    """One re-entrant lock for the lab; taking it first brings the sled and the bench together."""
+
+    def __init__(self, lab: "SimLab") -> None:
+        self._lock = threading.RLock()
+        self._lab = lab
+        self._depth = 0
+
+    def __enter__(self) -> "LabLock":
+        self._lock.acquire()
+        self._depth += 1
+        if self._depth == 1:
+            try:
+                self._lab.couple()
+            except BaseException:
+                self._depth -= 1
+                self._lock.release()
+                raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._depth -= 1
+        self._lock.release()
+
+    # what the instruments' own code expects of a lock
+    def acquire(self, *a: Any, **k: Any) -> bool:
+        self.__enter__()
+        return True
+
+    def release(self) -> None:
+        self.__exit__()
+
+
+@dataclass
+class FaultRequest:
+    """`--fault NAME[:key=value,...][@TIME]`, e.g. `marginal_lane:chip=2,port=1,lane=5@30min`."""
+
+    name: str
+    target: dict[str, Any] = field(default_factory=dict)
+    at: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "FaultRequest":
+        from bringup.units import UnitError, parse_quantity
+
+        head, _, when = text.partition("@")
+        name, _, spec = head.partition(":")
+        target: dict[str, Any] = {}
+        for part in filter(None, spec.split(",")):
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise ValueError(f"--fault {text}: write targets as key=value, e.g. chip=2,lane=5")
+            target[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value.strip()
+        at = None
+        if when:
+            try:
+                q = parse_quantity(when)
+            except UnitError as exc:
+                raise ValueError(f"--fault {text}: the time after @ {exc}") from None
+            if q.dimension not in ("time", "number"):
+                raise ValueError(f"--fault {text}: the time after @ must be a duration such as 3h or 90s")
+            at = q.si
+        return cls(name.strip(), target, at)
+
+
+class SimLab:
+    def __init__(self, *, sled: Sled | None = None, clock: SimClock | None = None, seed: int = 0,
+                 faults: list[FaultRequest] | tuple[FaultRequest, ...] = ()) -> None:
+        self.clock = clock if clock is not None else SimClock()
+        self.sled = sled if sled is not None else Sled(clock=self.clock, seed=seed)
+        if self.sled.clock is not self.clock:
+            raise ValueError("the sled and the lab must share one clock")
+        self.lock = LabLock(self)
+        n = self.sled.n_chips
+        ratings = {1: Rating(14.0, AMPS_PER_CHIP * n, 15.0), 2: Rating(25.75, 1.03, 27.5), 3: Rating(25.75, 1.03, 27.5)}
+        self.psu = SimE36312A(self.clock, load=self._load, ratings=ratings, serial="SIM0001")
+        self.dmm = SimK34461A(self.clock, sources={"VOLT": self._core_volts, "CURR": lambda: 0.0})
+        self.chiller = SimLaudaIntegralXT(self.clock, heat_load=self._heat)
+        for instrument in (self.psu, self.dmm, self.chiller):
+            instrument.lock = self.lock
+        self.servers = {"psu": InstrumentServer(self.psu, name="psu"), "dmm": InstrumentServer(self.dmm, name="dmm"),
+                        "cdu": InstrumentServer(self.chiller, name="cdu")}
+        self.console = ConsoleServer(self.sled, lock=self.lock)
+        self.console_path: str | None = None
+        self.injected = [self.inject(f) for f in faults]
+
+    # -- coupling ---------------------------------------------------------------------------------
+    def couple(self) -> None:
+        """Bring the sled up to date with the bench: the supply's output and the coolant unit."""
+        out = self.psu.outputs[1]
+        # the programmed level and limit: the sled browns out by itself if it needs more than the limit
+        self.sled.set_input(out.volts if out.on else 0.0, out.amps if out.on else 0.0)
+        running = self.chiller.running
+        self.sled.set_coolant(self.chiller.supply_temperature(), self.chiller.flow() if running else 0.0)
+
+    def _load(self, channel: int, volts: float) -> float:
+        if channel != 1:
+            return volts / 1e4  # outputs 2 and 3 feed nothing but a 10 kOhm bleeder
+        return self.sled.input_current() if volts > 0 else 0.0
+
+    def _heat(self) -> float:
+        return self.sled.input_power()
+
+    def _core_volts(self) -> float:
+        rail = self.sled.rails(0)["VDD_CORE"]
+        return float(rail["vout"]) if rail["phase"] != "off" else 0.0
+
+    # -- faults ------------------------------------------------------------------------------------
+    def inject(self, fault: FaultRequest) -> dict[str, Any]:
+        """Inject a catalog fault into the sled (now, or at a simulated time); returns its ground truth."""
+        with self.lock:
+            return self.sled.inject(fault.name, fault.target or None, None, fault.at)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> "SimLab":
+        for server in self.servers.values():
+            server.start()
+        self.console_path = self.console.start()
+        return self
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+        self.console.stop()
+
+    def __enter__(self) -> "SimLab":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def station_yaml(self, name: str = "sim-lab") -> str:
+        """A station file for this lab. Before start() the addresses are placeholders (validation
+        needs only the drivers and the guardrails, not where the instruments are)."""
+        def res(role: str) -> str:
+            s = self.servers[role]
+            return s.resource if s.port else "TCPIP::127.0.0.1::0::SOCKET"
+        n = self.sled.n_chips
+        return f"""# The simulated lab: {n}-chip sled, bench supply, multimeter, coolant unit.
+station: {name}
+clock: simulated
+roles:
+  psu:
+    driver: keysight.e36312a
+    resource: "{res('psu')}"
+    guardrails:
+      - {{channel: 1, voltage: {{max: 13 V}}, current_limit: {{max: {AMPS_PER_CHIP * n:g} A}}}}
+      - {{voltage: {{max: 26 V}}}}
+  dmm:
+    driver: keysight.34461a
+    resource: "{res('dmm')}"
+  cdu:
+    driver: lauda.integral_xt
+    resource: "{res('cdu')}"
+    guardrails:
+      - {{setpoint: {{min: 15 degC, max: 45 degC}}, flow: {{max: 20 L/min}}}}
+  sled:
+    driver: sled.console
+    resource: "{self.console_path or '/dev/null'}"
+"""
+
