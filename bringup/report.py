@@ -16,6 +16,7 @@ from rich.text import Text
 
 from .clock import format_duration
 from .store import FAIL, PASS, UNKNOWN, StoreReader, UnknownRun
+from .verdict import describe_limits
 
 _ALERT_SEVERITIES = ("warning", "error", "critical")
 _STYLE = {PASS: "green", FAIL: "bold red", UNKNOWN: "yellow", "passed": "green", "failed": "bold red",
@@ -78,14 +79,7 @@ def fmt_value(value: float | None, unit: str) -> str:
 
 
 def fmt_limits(low: float | None, high: float | None, unit: str) -> str:
-    suffix = f" {unit}" if unit else ""
-    if low is not None and high is not None:
-        return f"[{fmt_number(low)}, {fmt_number(high)}]{suffix}"
-    if high is not None:
-        return f"<= {fmt_number(high)}{suffix}"
-    if low is not None:
-        return f">= {fmt_number(low)}{suffix}"
-    return "no limit"
+    return describe_limits(low, high, unit)
 
 
 def fmt_coords(coords: dict | None) -> str:

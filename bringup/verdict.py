@@ -41,4 +41,4 @@ def describe_limits(low: float | None, high: float | None, unit: str) -> str:
         return f">= {low:.6g}{u}"
     if high is not None:
         return f"<= {high:.6g}{u}"
-    return "(no limit)"
+    return "no limit"
