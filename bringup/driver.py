@@ -261,6 +261,10 @@ class Driver:
         self.guardrails = tuple(guardrails)
         self.clock = clock
         self.deadline: float | None = None
+        # what the driver did that a person should see in the run's record but that is not a
+        # result: a retried read on a noisy line, a recovered reply. The runner moves these into
+        # the results store as warnings after each call.
+        self.notes: list[str] = []
         # actions a guardrail can apply to, worked out once: the rest skip the check entirely
         limited = {g.param for g in self.guardrails}
         self._guarded = frozenset(n for n, s in self.spec().items() if limited & s.params.keys())

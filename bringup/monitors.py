@@ -91,6 +91,8 @@ def _check(il: Interlock, ex: "Execution", now: float) -> None:
         error = None
     finally:
         driver.deadline = None
+        if driver.notes:
+            ex.record_notes(il.role, driver)
     verdict = judge(value, il.low, il.high)
     ex.store.sample(ex.run_id, "monitor/" + il.name, now, value, il.unit)  # apart from plain telemetry
     if verdict == PASS:

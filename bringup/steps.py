@@ -135,6 +135,14 @@ class Execution:
             raise Abort(str(exc)) from None
         finally:
             driver.deadline = None
+            if driver.notes:
+                self.record_notes(role, driver)
+
+    def record_notes(self, role: str, driver: Driver) -> None:
+        """The driver's notes (retries and the like) into the run's record, as warnings."""
+        notes, driver.notes = driver.notes, []
+        for note in notes:
+            self.event("instrument", f"{role}: {note}", severity="warning")
 
 
 @dataclass(slots=True)
@@ -252,6 +260,8 @@ def _measure(ex: Execution, step: MeasureStep, frame: Frame, deadline: float | N
         value, message = math.nan, f"reading failed: {exc}"
     finally:
         driver.deadline = None
+        if driver.notes:
+            ex.record_notes(m.role, driver)
     verdict = judge(value, low, high)
     if verdict != PASS:
         if message is None:

@@ -150,6 +150,7 @@ class SledConsoleBase(Driver):
         self.retry_count += 1
         self.retries.append(r)
         del self.retries[:-self.MAX_KEPT]
+        self.notes.append(f"console retry: {command!r} attempt {attempt} ({why})")
         log.warning("%s: console retry %d for %r: %s", self.role, attempt, command, why)
 
     def _wall_s(self, clock_s: float) -> float:

@@ -67,3 +67,11 @@ def test_a_bad_fault_name_is_bad_input(tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "gremlins" in done.stderr
     assert reader is None  # rejected before anything ran or was recorded
+
+
+def test_a_noisy_console_changes_no_verdict_and_every_retry_is_recorded(tmp_path):
+    done, r = bringup(tmp_path, "--fault", "console_noise", "-p", "stress=2min")
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert all(m["verdict"] == "PASS" for m in r.measurements(1))
+    retries = [e for e in r.events(1) if e["kind"] == "instrument" and "console retry" in e["message"]]
+    assert retries and all(e["severity"] == "warning" for e in retries)
