@@ -125,16 +125,30 @@ def run(procedure: str, station: str | None, params: tuple[str, ...], dut: str, 
              finish=lambda: {"simulator": ground_truth(lab)})
 
 
+def _is_terminal() -> bool:
+    from rich.console import Console
+
+    return Console().is_terminal
+
+
 def _run(prepared, store: str | None, dut: str, verbose: bool, junit_file: str | None = None,
          meta: dict | None = None, finish=None) -> None:
     from . import session
     from .plainlog import PlainLog
     from .store import default_path
 
-    log = PlainLog(prepared.clock, verbose=verbose)
     path = store or default_path()
     with session.open_store(path, prepared) as db:
-        result = session.run(prepared, db, dut=dut, reporter=log, meta=meta)
+        if _is_terminal():
+            # the live dashboard reads the store like any watcher; it never reaches into the run
+            from .dashboard import RunIdCatcher, live_view
+
+            catcher = RunIdCatcher()
+            with live_view(path, catcher.get):
+                result = session.run(prepared, db, dut=dut, reporter=catcher, meta=meta)
+        else:
+            log = PlainLog(prepared.clock, verbose=verbose)
+            result = session.run(prepared, db, dut=dut, reporter=log, meta=meta)
         if finish is not None:  # e.g. the simulator's ground truth, kept with the run it explains
             db.event(result.run_id, prepared.clock.now(), "ground_truth", "what the simulator injected",
                      data=finish(), durable=True)
@@ -180,9 +194,11 @@ def _add_result_commands() -> None:
     main.add_command(export_command, "export")
     from .commands.plot import plot_command
     from .commands.sim import sim_group
+    from .commands.watch import watch_command
 
     main.add_command(sim_group, "sim")
     main.add_command(plot_command, "plot")
+    main.add_command(watch_command, "watch")
 
 
 _add_result_commands()

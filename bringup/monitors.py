@@ -110,6 +110,9 @@ def _check(il: Interlock, ex: "Execution", now: float) -> None:
     ex.store.measurement(ex.run_id, "monitors/" + il.name, il.name, None if math.isnan(value) else value, il.unit,
                          il.low, il.high, FAIL if verdict == FAIL else UNKNOWN, now, None,
                          ex.identities.get(il.role), ex.dut, why)
+    ex.report("measurement", {"path": "monitors/" + il.name, "name": il.name, "value": value, "unit": il.unit,
+                              "low": il.low, "high": il.high, "verdict": verdict if verdict == FAIL else UNKNOWN,
+                              "coords": None, "message": why})
     if il.spec.on_violation == "abort":
         raise MonitorTrip(why)
     ex.event("monitor", why, severity="warning")
