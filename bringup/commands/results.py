@@ -113,8 +113,6 @@ def export_command(run: str, fmt: str, output: Path | None, store: Path | None) 
         if output is not None:
             write_file(output, content, reader.path)
         elif isinstance(content, bytes):
-            stream = click.get_binary_stream("stdout")
-            stream.write(content)
-            stream.flush()
+            click.echo(content, nl=False)  # click writes bytes to stdout's binary buffer as they are
         else:
             click.echo(content, nl=False)
