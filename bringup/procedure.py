@@ -254,6 +254,9 @@ class Procedure(_Model):
     procedure: str = Field(description="the procedure's name")
     version: str = "0"
     description: str = ""
+    include: Annotated[list[str], BeforeValidator(_listify)] = Field(
+        default_factory=list, description="procedure files whose phases, roles and parameters this one builds on "
+                                          "(paths relative to this file; see docs/procedures.md)")
     requires: dict[str, str] = Field(description="role -> kind of instrument, e.g. {psu: power_supply}")
     parameters: dict[str, Annotated[Parameter, BeforeValidator(_parameter)]] = Field(default_factory=dict)
     safe_state: list[Step] = Field(default_factory=list, description="always runs, in this order, on every way out")

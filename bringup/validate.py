@@ -16,6 +16,7 @@ import pydantic
 import yaml
 
 from . import binding, expr
+from .compose import compose
 from .driver import ActionSpec, guardrail_violation
 from .plan import MeasurePlan, plan_measure
 from .procedure import (STEP_KINDS, DoStep, ForEachStep, Limit, MeasureStep, Monitor, Procedure, SoakStep,
@@ -48,6 +49,12 @@ class Checked:
 
 # -- structure -----------------------------------------------------------------------------------
 def load_procedure(path: str | Path, text: str | None = None) -> tuple[Procedure, Document]:
+    """A procedure file, with everything it includes merged in (see bringup/compose.py)."""
+    proc, doc = _load_one(path, text)
+    return compose(proc, doc, _load_one)
+
+
+def _load_one(path: str | Path, text: str | None = None) -> tuple[Procedure, Document]:
     doc = load_yaml(path, text, what="procedure")
     if not isinstance(doc.data, dict):
         raise InvalidInput([doc.problem((), "a procedure is a mapping with 'procedure', 'requires' and 'phases'",
