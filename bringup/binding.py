@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Callable
+from typing import Any
 
 from . import expr
 from .driver import ActionSpec, Param
@@ -127,10 +127,6 @@ def value_in(v: Value, scope: Scope, unit_symbol: str | None) -> float:
     return unit(unit_symbol).from_si(si)
 
 
-def seconds(v: Value, scope: Scope) -> float:
-    return evaluate(v, scope)
-
-
 def dims_of_scope(scope_values: dict[str, list[Any]]) -> dict[str, str]:
     """The dimension of each name, from one of its possible values."""
     out = {}
@@ -175,5 +171,3 @@ def range_axis(r: Any, scope: Scope) -> list[Quantity]:
 def literal_axis(values: list[Any]) -> list[Any]:
     return [parse_parameter(v) for v in values]
 
-
-Converter = Callable[[Scope], dict[str, Any]]

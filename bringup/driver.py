@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterable
 
 from .clock import Clock
@@ -310,12 +310,3 @@ class Driver:
             if why:
                 raise GuardrailViolation(f"{self.role}.{why}; refused before anything was sent")
         return getattr(self, name)(**args)
-
-
-@dataclass
-class DriverInfo:
-    """A driver class as `bringup drivers` shows it."""
-
-    name: str
-    cls: type[Driver]
-    actions: dict[str, ActionSpec] = field(default_factory=dict)
