@@ -12,7 +12,6 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from ..dashboard.live import watch
 from ..report import resolve_run
 from ..store import StoreError, StoreReader, default_path
 from .results import ResultsProblem
@@ -38,6 +37,10 @@ def watch_command(run: str | None, store: Path | None, once: bool, frames: int |
     and summary. Into a pipe or a file: timestamped lines and a summary. A finished run shows how
     it ended. Read-only: watching never affects the run; Ctrl-C only detaches.
     """
+    # imported here, not at the top: the dashboard needs the procedure models, which cost every
+    # other command a third of a second of start-up
+    from ..dashboard.live import watch
+
     path = store if store is not None else default_path()
     try:
         with StoreReader(path) as reader:
