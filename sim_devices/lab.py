@@ -165,11 +165,16 @@ class SimLab:
     def station_yaml(self, name: str = "sim-lab") -> str:
         """A station file for this lab. Before start() the addresses are placeholders (validation
         needs only the drivers and the guardrails, not where the instruments are)."""
-        def res(role: str) -> str:
-            s = self.servers[role]
-            return s.resource if s.port else "TCPIP::127.0.0.1::0::SOCKET"
-        n = self.sled.n_chips
-        return f"""# The simulated lab: {n}-chip sled, bench supply, multimeter, coolant unit.
+        resources = {role: s.resource for role, s in self.servers.items() if s.port}
+        return station_yaml(self.sled.n_chips, resources, self.console_path, name)
+
+
+def station_yaml(n_chips: int, resources: dict[str, str] | None = None, console_path: str | None = None,
+                 name: str = "sim-lab") -> str:
+    """The lab's station file; without addresses, placeholders (enough to validate against)."""
+    def res(role: str) -> str:
+        return (resources or {}).get(role, "TCPIP::127.0.0.1::0::SOCKET")
+    return f"""# The simulated lab: {n_chips}-chip sled, bench supply, multimeter, coolant unit.
 station: {name}
 clock: simulated
 roles:
@@ -177,7 +182,7 @@ roles:
     driver: keysight.e36312a
     resource: "{res('psu')}"
     guardrails:
-      - {{channel: 1, voltage: {{max: 13 V}}, current_limit: {{max: {AMPS_PER_CHIP * n:g} A}}}}
+      - {{channel: 1, voltage: {{max: 13 V}}, current_limit: {{max: {AMPS_PER_CHIP * n_chips:g} A}}}}
       - {{voltage: {{max: 26 V}}}}
   dmm:
     driver: keysight.34461a
@@ -189,6 +194,5 @@ roles:
       - {{setpoint: {{min: 15 degC, max: 45 degC}}, flow: {{max: 20 L/min}}}}
   sled:
     driver: sled.console
-    resource: "{self.console_path or '/dev/null'}"
+    resource: "{console_path or '/dev/null'}"
 """
-

@@ -42,14 +42,20 @@ def _lab(sled_file: str | None, seed: int, faults: tuple[str, ...], clock: SimCl
         raise InvalidInput([Problem("<command line>", 1, 1, f"--fault: {exc}", "see `bringup sim faults`")]) from None
 
 
+def _station(text: str) -> Station:
+    return station_from_document(load_yaml("<embedded simulator>", text, what="station"))
+
+
 def station_of(lab: Any) -> Station:
-    return station_from_document(load_yaml("<embedded simulator>", lab.station_yaml("sim-embedded"),
-                                           what="station"))
+    return _station(lab.station_yaml("sim-embedded"))
 
 
 def embedded_station() -> Station:
-    """The embedded simulator's station, for validation: drivers and guardrails, nothing started."""
-    return station_of(_lab(None, 0, (), SimClock()))
+    """The embedded simulator's station, for validation: drivers and guardrails, nothing built."""
+    from bringup.sim_devices.config import SledConfig
+    from bringup.sim_devices.lab import station_yaml
+
+    return _station(station_yaml(SledConfig().n_chips, name="sim-embedded"))
 
 
 @contextmanager
