@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from . import expr
 from .driver import ActionSpec, Param
 from .procedure import FIRST_ARG, Value
-from .units import DIMENSIONLESS, Quantity, UnitError, parse_quantity, unit
+from .units import DIMENSIONLESS, Quantity, UnitError, parse_quantity, si_unit, unit
 
 Scope = dict[str, Any]
 _REF = re.compile(r"\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
+
+
+@dataclass(frozen=True)
+class Measured:
+    """In validation's scope: a value named with `as:` that exists only once the run reads it."""
+
+    dimension: str
 
 
 class BindError(ValueError):
@@ -132,7 +140,7 @@ def dims_of_scope(scope_values: dict[str, list[Any]]) -> dict[str, str]:
     out = {}
     for name, values in scope_values.items():
         sample = values[0] if values else None
-        if isinstance(sample, Quantity):
+        if isinstance(sample, (Quantity, Measured)):
             out[name] = sample.dimension
         elif isinstance(sample, bool):
             out[name] = "bool"
@@ -158,7 +166,7 @@ def sweep_points(start: float, stop: float, step: float) -> list[float]:
 def range_axis(r: Any, scope: Scope) -> list[Quantity]:
     """Points of a {from, to, step} axis, in the unit of `from`."""
     lo = r.from_.const if r.from_.const is not None else None
-    u = lo.unit if lo is not None else DIMENSIONLESS
+    u = lo.unit if lo is not None else _unit_of(r.from_, scope)
     a, b, s = evaluate(r.from_, scope), evaluate(r.to, scope), evaluate(r.step, scope)
     if u is not DIMENSIONLESS:
         # step is a difference: convert by scale, not with the temperature offset
@@ -166,6 +174,18 @@ def range_axis(r: Any, scope: Scope) -> list[Quantity]:
     else:
         pts = sweep_points(a, b, s)
     return [Quantity(round(p, 12), u) for p in pts]
+
+
+def _unit_of(v: Value, scope: Scope) -> Any:
+    """The unit to express an axis in when it starts at a parameter or expression ({vdd_core})."""
+    assert v.node is not None
+    if isinstance(v.node, expr.Name) and isinstance(scope.get(v.node.name), Quantity):
+        return scope[v.node.name].unit
+    dims = dims_of_scope({k: [x] for k, x in scope.items()})
+    try:
+        return si_unit(expr.check(v.node, dims, lambda *a: "number")) or DIMENSIONLESS
+    except expr.ExprError:
+        return DIMENSIONLESS
 
 
 def literal_axis(values: list[Any]) -> list[Any]:

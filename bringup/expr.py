@@ -6,7 +6,8 @@
 
 Values are numbers in SI with a dimension. Names are procedure parameters and loop variables;
 `role.reading(arg=value, ...)` (parentheses optional without arguments) reads an instrument.
-Operators: `or and not`, comparisons, `+ - * /`, unary minus; functions `abs min max`.
+Operators: `or and not`, comparisons, `+ - * /`, unary minus; functions `abs min max exp`.
+Dimensions multiply and divide: (tj_hot - tj_idle) / (p_hot - p_idle) is a thermal resistance.
 An expression is checked for dimensions before anything runs (`1 V < 2 A` is an error), then
 compiled to closures so that a poll costs a few function calls.
 """
@@ -18,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .units import UNITS, Quantity
+from .units import UNITS, Quantity, multiply_dimensions
 
 _UNIT_SYMBOLS = sorted((s for s in UNITS if s), key=len, reverse=True)
 
@@ -126,7 +127,7 @@ class Call(Node):
     args: tuple[Node, ...]
 
 
-_FUNCS = {"abs": (1, 1), "min": (2, 8), "max": (2, 8)}
+_FUNCS = {"abs": (1, 1), "min": (2, 8), "max": (2, 8), "exp": (1, 1)}
 _CMP = ("<", "<=", ">", ">=", "==", "!=")
 
 
@@ -290,6 +291,11 @@ def check(node: Node, names: dict[str, str], reading_dim: ReadingUnit) -> str:
         return d
     if isinstance(node, Call):
         dims = [check(a, names, reading_dim) for a in node.args]
+        if node.func == "exp":
+            if dims[0] not in ("number", "ratio"):
+                raise ExprError(f"exp() of a {dims[0]}: its argument must be a plain number", node.pos,
+                                "e.g. exp(beta * (t_hot - t_cold)) with beta in /K")
+            return "number"
         if node.func != "abs" and len(set(dims) - {"number"}) > 1:
             raise ExprError(f"{node.func}() of different quantities: {', '.join(dims)}", node.pos)
         return next((d for d in dims if d != "number"), dims[0])
@@ -309,12 +315,12 @@ def check(node: Node, names: dict[str, str], reading_dim: ReadingUnit) -> str:
     if node.op == "*":
         if "number" in (left, right) or "ratio" in (left, right):
             return right if left in ("number", "ratio") else left
-        return f"({left}*{right})"
+        return multiply_dimensions(left, right)
     if left == right:
         return "number"
     if right in ("number", "ratio"):
         return left
-    return f"({left}/{right})"
+    return multiply_dimensions(left, right, divide=True)
 
 
 # -- evaluation ----------------------------------------------------------------------------------
@@ -347,7 +353,7 @@ def compile_expr(node: Node, names: dict[str, Any], read: Reader | None) -> Call
         return (lambda: not f()) if node.op == "not" else (lambda: -f())
     if isinstance(node, Call):
         fs = [compile_expr(a, names, read) for a in node.args]
-        fn = {"abs": abs, "min": min, "max": max}[node.func]
+        fn = {"abs": abs, "min": min, "max": max, "exp": _exp}[node.func]
         return lambda: fn(*(f() for f in fs))
     assert isinstance(node, Binary)
     a, b = compile_expr(node.left, names, read), compile_expr(node.right, names, read)
@@ -363,6 +369,13 @@ def compile_expr(node: Node, names: dict[str, Any], read: Reader | None) -> Call
     }
     f2 = ops[op]
     return lambda: f2(a(), b())
+
+
+def _exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
 
 
 def walk(node: Node):

@@ -101,7 +101,9 @@ class Case:
 def _measurement_case(m: dict, earlier: list[dict]) -> Case:
     case = Case(_phase_of(m["path"]), measurement_name(m), properties=measurement_properties(m))
     case.log = [measurement_log(x) for x in earlier + [m]]
-    if m["verdict"] != PASS:
+    if not m.get("gate", 1):
+        case.properties.append(("characterization", m["verdict"]))  # a shmoo point: data, never a failure
+    elif m["verdict"] != PASS:
         case.outcome = "failure" if m["verdict"] == FAIL else "error"
         case.message = failure_line(m)
         case.detail = [f"path: {m['path']}", f"measurement: {m['name']}", *case.log]

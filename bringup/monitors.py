@@ -43,6 +43,7 @@ class Interlock:
     high: float | None
     every: float
     during: frozenset[str]  # empty: armed for the whole run
+    after: str | None  # armed only once this phase has passed
     next_due: float = 0.0
     failed_reads: int = 0
 
@@ -58,7 +59,7 @@ def build(monitors: list[Monitor], ex: "Execution") -> list[Interlock]:
         low = binding.value_in(m.limit.low, ex.parameters, u) if m.limit.low is not None else None
         high = binding.value_in(m.limit.high, ex.parameters, u) if m.limit.high is not None else None
         out.append(Interlock(m, m.name or m.read, role, name, args, u, low, high,
-                             binding.evaluate(m.every, ex.parameters), frozenset(m.during)))
+                             binding.evaluate(m.every, ex.parameters), frozenset(m.during), m.after))
     return out
 
 
@@ -67,7 +68,7 @@ def check_due(interlocks: list[Interlock], ex: "Execution", now: float) -> float
     next_due = math.inf
     for il in interlocks:
         if now >= il.next_due:
-            if not il.during or ex.phase in il.during:
+            if (not il.during or ex.phase in il.during) and (il.after is None or il.after in ex.passed_phases):
                 _check(il, ex, now)
             else:
                 il.failed_reads = 0  # disarmed: a later arming starts afresh

@@ -19,6 +19,7 @@ class PlainLog:
         self.out = stream or sys.stdout
         self.verbose = verbose
         self.counts = {"PASS": 0, "FAIL": 0, "UNKNOWN": 0}
+        self.data = 0
         self.start = clock.now()
 
     #: a log line is for scanning; the whole message is in the store (`bringup report`)
@@ -47,6 +48,9 @@ class PlainLog:
         self.line(f"phase {d['phase']}: {d['state']}{attempt}{extra}")
 
     def _on_measurement(self, d: dict[str, Any]) -> None:
+        if not d.get("gate", True):
+            self.data += 1  # a shmoo point or a search's probe: data, not a verdict on the run
+            return
         self.counts[d["verdict"]] += 1
         if d["verdict"] != "PASS":
             self.line(f"{d['verdict']} {d['path']}: {d['message']}")
@@ -78,4 +82,5 @@ class PlainLog:
         self.line(f"run {d['state'].upper()} (exit {d['exit_code']}): "
                   f"{sum(1 for s in d['phases'].values() if s == 'passed')}/{len(d['phases'])} phases passed; "
                   f"measurements: {c['PASS']} pass, {c['FAIL']} fail, {c['UNKNOWN']} unknown"
+                  + (f"; {self.data} characterization points" if self.data else "")
                   + (f"; {d['reason']}" if d.get("reason") else ""))

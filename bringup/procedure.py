@@ -106,6 +106,21 @@ class DoStep(_Step):
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
 
 
+def _expression(text: str, what: str) -> str:
+    """`text` if it parses as an expression; else the parser's complaint, with its column."""
+    try:
+        expr.parse(text)
+    except expr.ExprError as exc:
+        raise ValueError(f"{exc} (at column {exc.offset + 1} of the {what})") from None
+    return text
+
+
+_AS = Field(None, alias="as", pattern=IDENT,
+            description="name the value for the steps that follow (in compute values and limits)")
+_GATE = Field(True, description="false: characterization data (a shmoo point) - recorded and judged, but it never "
+                                "fails the step or the phase")
+
+
 class MeasureStep(_Step):
     """Take a reading and judge it: PASS, FAIL or UNKNOWN (errors, timeouts and NaN are never PASS)."""
 
@@ -113,6 +128,8 @@ class MeasureStep(_Step):
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
     limit: Limit | None = None
     expect: str | None = Field(None, description="nominal and tolerance, e.g. '0.75 V ± 3%'")
+    as_: str | None = _AS
+    gate: bool = _GATE
 
     @field_validator("expect")
     @classmethod
@@ -131,6 +148,22 @@ class MeasureStep(_Step):
         return self
 
 
+class ComputeStep(_Step):
+    """Work out a value from earlier readings (named with `as:`) and judge it like a measurement:
+    `compute: psi`, `value: (tj_load - tj_idle) / (p_load - p_idle)`, `unit: K/W`, `limit: {high: 0.08 K/W}`."""
+
+    compute: str = Field(pattern=IDENT, description="the value's name (also usable by later steps)")
+    value: str = Field(description="an expression over parameters, loop variables and values named with 'as:'")
+    unit: str | None = Field(None, description="the unit to record it in (default: the SI unit of its dimension)")
+    limit: Limit | None = None
+    gate: bool = _GATE
+
+    @field_validator("value")
+    @classmethod
+    def _parses(cls, v: str) -> str:
+        return _expression(v, "value")
+
+
 class WaitStep(_Step):
     """Let time pass (monitors keep watching)."""
 
@@ -145,11 +178,7 @@ class Condition(_Model):
     @field_validator("condition")
     @classmethod
     def _parses(cls, v: str) -> str:
-        try:
-            expr.parse(v)
-        except expr.ExprError as exc:
-            raise ValueError(f"{exc} (at column {exc.offset + 1} of the condition)") from None
-        return v
+        return _expression(v, "condition")
 
 
 class WaitUntilStep(_Step):
@@ -178,6 +207,28 @@ class SweepStep(_Step):
     steps: list["Step"] = Field(min_length=1)
 
 
+class Search(_Model):
+    set: str = Field(pattern=ACTION_REF, description="the action that applies each point, e.g. sled.set_core_voltage")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="its other arguments")
+    param: str = Field(pattern=IDENT, description="the argument the search moves, e.g. voltage; nested steps see "
+                                                  "the point under this name")
+    from_: ValueField = Field(alias="from", description="a point known to pass, e.g. nominal")
+    to: ValueField = Field(description="the furthest point to try")
+    step: ValueField = Field(description="signed: -6.25 mV steps down")
+    repeats: int = Field(3, ge=1, le=100, description="each point must pass this many times in a row")
+    restore: ValueField | None = Field(None, description="applied afterwards whatever happened (default: from)")
+
+
+class SearchStep(_Step):
+    """Walk a setting from a passing point toward `to` until the nested checks fail; the result is
+    the last point where every repeat passed (Vmin). The setting is always restored afterwards."""
+
+    search: Search
+    steps: list["Step"] = Field(min_length=1)
+    as_: str | None = _AS
+    limit: Limit | None = Field(None, description="the result's limit (e.g. Vmin at least 30 mV below nominal)")
+
+
 class Soak(_Model):
     duration: ValueField
     every: ValueField
@@ -190,7 +241,7 @@ class SoakStep(_Step):
     steps: list["Step"] = Field(min_length=1)
 
 
-STEP_KINDS = ("do", "measure", "wait", "wait_until", "for_each", "sweep", "soak")
+STEP_KINDS = ("do", "measure", "compute", "wait", "wait_until", "for_each", "sweep", "search", "soak")
 
 
 def step_kind(raw: Any) -> str | None:
@@ -203,15 +254,17 @@ def step_kind(raw: Any) -> str | None:
 
 
 Step = Annotated[
-    Union[Annotated[DoStep, Tag("do")], Annotated[MeasureStep, Tag("measure")], Annotated[WaitStep, Tag("wait")],
+    Union[Annotated[DoStep, Tag("do")], Annotated[MeasureStep, Tag("measure")],
+          Annotated[ComputeStep, Tag("compute")], Annotated[WaitStep, Tag("wait")],
           Annotated[WaitUntilStep, Tag("wait_until")], Annotated[ForEachStep, Tag("for_each")],
-          Annotated[SweepStep, Tag("sweep")], Annotated[SoakStep, Tag("soak")]],
+          Annotated[SweepStep, Tag("sweep")], Annotated[SearchStep, Tag("search")], Annotated[SoakStep, Tag("soak")]],
     Discriminator(step_kind, custom_error_type="step_kind",
                   custom_error_message="a step needs exactly one of: " + ", ".join(STEP_KINDS)),
 ]
 ForEachStep.model_rebuild()
 SweepStep.model_rebuild()
 SoakStep.model_rebuild()
+SearchStep.model_rebuild()
 
 
 class Monitor(_Model):
@@ -226,6 +279,8 @@ class Monitor(_Model):
     failures: int = Field(3, ge=1, le=100, description="consecutive failed reads that count as a violation")
     during: Annotated[list[str], BeforeValidator(_listify)] = Field(
         default_factory=list, description="phases during which this interlock is armed (default: the whole run)")
+    after: str | None = Field(None, pattern=IDENT, description="armed once this phase has passed, for the rest of "
+                              "the run (e.g. coolant flow once power_on has started the cooling)")
 
 
 class Phase(_Model):
@@ -261,7 +316,15 @@ class Procedure(_Model):
     parameters: dict[str, Annotated[Parameter, BeforeValidator(_parameter)]] = Field(default_factory=dict)
     safe_state: list[Step] = Field(default_factory=list, description="always runs, in this order, on every way out")
     monitors: list[Monitor] = Field(default_factory=list)
-    phases: list[Phase] = Field(min_length=1)
+    phases: list[Phase] = Field(default_factory=list, description="at least one, unless the file only composes "
+                                                               "others with 'include:'")
+
+    @model_validator(mode="after")
+    def _has_phases(self) -> "Procedure":
+        if not self.phases and not self.include:
+            raise ValueError("a procedure needs at least one phase under 'phases:' (or files to build on under "
+                             "'include:')")
+        return self
 
     @field_validator("version", mode="before")
     @classmethod

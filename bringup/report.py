@@ -63,7 +63,7 @@ def load_report(reader: StoreReader, run_id: int) -> RunReport:
         alerts = [e for e in reader.events(run_id)
                   if e["severity"] in _ALERT_SEVERITIES and e["kind"] not in ("phase", "run")]
         return RunReport(run=run, phases=reader.phases(run_id),
-                         problems=reader.measurements(run_id, {FAIL, UNKNOWN}),
+                         problems=reader.measurements(run_id, {FAIL, UNKNOWN}, gates_only=True),
                          verdicts=reader.verdict_counts(run_id), outcomes=reader.outcome_counts(run_id),
                          alerts=alerts, store=reader.path)
 

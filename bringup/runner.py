@@ -139,10 +139,11 @@ class Runner:
             start = self.clock.now()
             states[phase.id] = "running"
             ex.phase = phase.id
+            ex.first_failure = None
             self.store.phase(ex.run_id, phase.id, state="running", t=start)
             ex.report("phase", {"phase": phase.id, "state": "running", "attempt": attempt})
             timeout = binding.evaluate(phase.timeout, ex.parameters) if phase.timeout is not None else None
-            frame = Frame(phase.id, phase.id, ex.parameters, {}, start + timeout if timeout else None, [])
+            frame = Frame(phase.id, phase.id, dict(ex.parameters), {}, start + timeout if timeout else None, [])
             reason = None
             try:
                 run_steps(ex, phase.steps, frame)
@@ -159,7 +160,7 @@ class Runner:
                 frame.verdicts.append(FAIL)
             verdict = worst(frame.verdicts)
             if reason is None and verdict != PASS:
-                reason = f"verdict {verdict}"
+                reason = ex.first_failure or f"verdict {verdict}"
             if verdict == PASS:
                 break
             if attempt < attempts:
@@ -168,6 +169,8 @@ class Runner:
         state = "passed" if verdict == PASS else "failed"
         states[phase.id] = state
         ex.phase = None
+        if state == "passed":
+            ex.passed_phases.add(phase.id)
         self.store.phase(ex.run_id, phase.id, state=state, t=self.clock.now(), verdict=verdict, reason=reason)
         ex.report("phase", {"phase": phase.id, "state": state, "verdict": verdict, "reason": reason})
         return verdict == PASS, reason
@@ -216,7 +219,7 @@ class Runner:
                               f"{role} is unreachable", 1)
                 ex.event("safe_state", f"safe state step {i + 1} skipped: {role} is unreachable", severity="error")
                 continue
-            frame = Frame("safe_state", label, ex.parameters, {}, self.clock.now() + SAFE_STEP_TIMEOUT
+            frame = Frame("safe_state", label, dict(ex.parameters), {}, self.clock.now() + SAFE_STEP_TIMEOUT
                           if step.timeout is None else None, [])
             started = self.clock.now()
             try:

@@ -89,10 +89,14 @@ def open_store(path: str | os.PathLike, prepared: Prepared) -> Any:
 
 
 def run(prepared: Prepared, store: Any, *, dut: str = "unknown", reporter: Reporter | None = None,
-        meta: dict | None = None, telemetry_every: float | None = 1.0) -> RunResult:
+        meta: dict | None = None, telemetry_every: float | None | str = "auto") -> RunResult:
     """Run a prepared procedure. `telemetry_every`: seconds of run clock between samples of every
-    driver's telemetry() for the dashboard (None: none)."""
+    driver's telemetry() for the dashboard (None: none). "auto": every second on a clock people
+    watch (real, or simulated at a speed), every 10 s on a simulated clock that jumps, where an
+    overnight soak takes seconds and a sample a second would be most of its cost."""
     speed = getattr(prepared.clock, "speed", None)
+    if telemetry_every == "auto":
+        telemetry_every = 10.0 if getattr(prepared.clock, "simulated", False) and not speed else 1.0
     runner = Runner(prepared.checked, prepared.drivers, prepared.clock, store, dut=dut, reporter=reporter,
                     meta={"station_file": prepared.station.file, "speed": speed,
                           "telemetry_every": telemetry_every, **(meta or {})},

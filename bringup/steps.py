@@ -17,9 +17,9 @@ from .clock import Clock
 from .driver import ActionSpec, Driver, DriverError, InstrumentUnreachable, StepTimeout
 from .monitors import Abort
 from .plan import MeasurePlan, plan_measure
-from .procedure import (DoStep, ForEachStep, MeasureStep, SoakStep, SweepRange, SweepStep, Value, WaitStep,
-                        WaitUntilStep)
-from .units import Quantity, unit
+from .procedure import (ComputeStep, DoStep, ForEachStep, MeasureStep, SearchStep, SoakStep, SweepRange, SweepStep,
+                        Value, WaitStep, WaitUntilStep)
+from .units import Quantity, format_quantity, unit
 from .verdict import FAIL, PASS, UNKNOWN, describe_limits, judge
 
 DEFAULT_STEP_TIMEOUT = 60.0  # seconds; a driver call with no declared timeout still cannot hang forever
@@ -55,11 +55,13 @@ class Execution:
     reporter: Reporter | None = None
     abort_reason: str | None = None
     phase: str | None = None  # the phase running now (interlocks may be armed only during some)
+    passed_phases: set[str] = field(default_factory=set)  # interlocks may be armed only after one
+    first_failure: str | None = None  # in the running phase, from a step that said `on_fail: continue`
     lost_roles: set[str] = field(default_factory=set)
     next_monitor_due: float = math.inf
     telemetry_every: float = math.inf  # seconds of run clock between telemetry samples
     next_telemetry_due: float = math.inf
-    plans: dict[int, MeasurePlan] = field(default_factory=dict)  # id(step) -> plan, from validation
+    plans: dict[int, Any] = field(default_factory=dict)  # id(step) -> MeasurePlan or a compute's unit, from validation
 
     # -- signals and interlocks -------------------------------------------------------------------
     def request_abort(self, reason: str) -> None:
@@ -155,6 +157,7 @@ class Frame:
     coords: dict[str, Any]
     deadline: float | None
     verdicts: list[str]
+    gate: bool = True  # False inside a search: its probes are data, their failures are its signal
 
 
 def run_steps(ex: Execution, steps: list[Any], frame: Frame) -> None:
@@ -162,9 +165,11 @@ def run_steps(ex: Execution, steps: list[Any], frame: Frame) -> None:
         ex.tick()
         try:
             run_step(ex, step, frame)
-        except StepFailed:
+        except StepFailed as failure:
             if step.on_fail == "stop":
                 raise
+            if frame.gate and ex.first_failure is None:
+                ex.first_failure = failure.message  # the phase's reason, though it went on
 
 
 def run_step(ex: Execution, step: Any, frame: Frame) -> None:
@@ -219,6 +224,10 @@ def _dispatch(ex: Execution, step: Any, frame: Frame, deadline: float | None, at
         _loop(ex, step, frame, names, axes, step.name or f"sweep[{','.join(names)}]")
     elif isinstance(step, SoakStep):
         _soak(ex, step, frame, deadline)
+    elif isinstance(step, ComputeStep):
+        _compute(ex, step, frame)
+    elif isinstance(step, SearchStep):
+        _search(ex, step, frame, deadline)
     else:  # pragma: no cover - the model admits no other step
         raise TypeError(type(step))
 
@@ -262,22 +271,147 @@ def _measure(ex: Execution, step: MeasureStep, frame: Frame, deadline: float | N
         driver.deadline = None
         if driver.notes:
             ex.record_notes(m.role, driver)
+    if step.as_ is not None:
+        frame.scope[step.as_] = Quantity(value, unit(m.unit))
+    _record(ex, frame, label, value, m.unit, low, high, t, ex.identities.get(m.role), message,
+            step.gate and frame.gate, attempt, attempts)
+
+
+def _record(ex: Execution, frame: Frame, label: str, value: float, unit_symbol: str, low: float | None,
+            high: float | None, t: float, instrument: str | None, message: str | None, gate: bool,
+            attempt: int = 1, attempts: int = 1) -> None:
+    """Judge a value, store it, and raise StepFailed when it is a gate that did not pass."""
     verdict = judge(value, low, high)
     if verdict != PASS:
         if message is None:
-            message = (f"{label} = NaN (no valid reading)" if verdict == UNKNOWN else
-                       f"{label} = {value:.6g} {m.unit} not in {describe_limits(low, high, m.unit)}".replace("  ", " "))
+            shown = _where(label, frame.coords) if frame.coords else label
+            message = (f"{shown} = NaN (no valid reading)" if verdict == UNKNOWN else
+                       f"{shown} = {value:.6g} {unit_symbol} not in {describe_limits(low, high, unit_symbol)}"
+                       .replace("  ", " "))
         if attempts > 1:
             message = f"{message} (attempt {attempt} of {attempts})"
     coords = frame.coords or None
-    ex.store.measurement(ex.run_id, frame.path, label, None if value != value else value, m.unit, low, high,
-                         verdict, t, coords, ex.identities.get(m.role), ex.dut, message)
+    ex.store.measurement(ex.run_id, frame.path, label, None if value != value else value, unit_symbol, low, high,
+                         verdict, t, coords, instrument, ex.dut, message, gate=gate)
     if ex.reporter is not None:
-        ex.report("measurement", {"path": frame.path, "name": label, "value": value, "unit": m.unit, "low": low,
-                                  "high": high, "verdict": verdict, "coords": coords, "message": message})
+        ex.report("measurement", {"path": frame.path, "name": label, "value": value, "unit": unit_symbol, "low": low,
+                                  "high": high, "verdict": verdict, "coords": coords, "message": message,
+                                  "gate": gate})
+    if not gate:
+        if not frame.gate:
+            frame.verdicts.append(verdict)  # a search's probe: the search reads these
+        return  # characterization: judged and kept, never a reason to stop
     if verdict != PASS:
         raise StepFailed(verdict, message or verdict)
     frame.verdicts.append(PASS)  # failures are counted once, by run_step, after the last attempt
+
+
+# -- compute --------------------------------------------------------------------------------------
+def _compute(ex: Execution, step: ComputeStep, frame: Frame) -> None:
+    """A value worked out from earlier readings (psi = dT/dP), judged and recorded like a reading."""
+    u = ex.plans.get(id(step), step.unit or "")
+    t = ex.clock.now()
+    message = None
+    try:
+        si = float(expr.compile_expr(expr.parse(step.value), frame.scope, None)())
+        value = unit(u).from_si(si) if u else si
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
+        value, message = math.nan, f"{step.compute}: cannot compute {step.value} ({exc})"
+    low = binding.value_in(step.limit.low, frame.scope, u) if step.limit and step.limit.low is not None else None
+    high = binding.value_in(step.limit.high, frame.scope, u) if step.limit and step.limit.high is not None else None
+    frame.scope[step.compute] = Quantity(value, unit(u))
+    label = step.name or step.compute
+    _record(ex, frame, label, value, u, low, high, t, None, message, step.gate and frame.gate)
+
+
+# -- search (Vmin) ---------------------------------------------------------------------------------
+def _search(ex: Execution, step: SearchStep, frame: Frame, deadline: float | None) -> None:
+    """Step a setting from a passing point toward `to`; stop at the first point where any repeat
+    of the nested checks fails. The result is the last point where every repeat passed. The
+    setting is restored whatever happens, and the restore is recorded."""
+    s = step.search
+    role, action = s.set.split(".", 1)
+    spec = ex.drivers[role].spec()[action]
+    raw, _ = binding.args_of(spec, s.with_)
+    fixed = binding.convert_args(spec, raw, frame.scope)
+    p = spec.params[s.param]
+    points = binding.range_axis(s, frame.scope)
+    restore = binding.evaluate(s.restore if s.restore is not None else s.from_, frame.scope)
+    u = p.unit or ""
+    label = step.name or _label(f"{s.param} search", fixed)
+    started = ex.clock.now()
+    passing: float | None = None
+    failed_at: str | None = None
+
+    def apply(si_value: float) -> None:
+        value = unit(u).from_si(si_value) if u else si_value
+        ex.call(role, action, {**fixed, s.param: value},
+                deadline if deadline is not None else ex.clock.now() + DEFAULT_STEP_TIMEOUT)
+
+    try:
+        for point in points:
+            apply(point.si)
+            scope = {**frame.scope, s.param: point}
+            ok = True
+            for repeat in range(1, s.repeats + 1):
+                coords = {**frame.coords, s.param: str(point), "repeat": repeat}
+                probe = Frame(frame.phase, frame.path, scope, coords, deadline, [], gate=False)
+                try:
+                    run_steps(ex, step.steps, probe)
+                except StepFailed:
+                    pass  # run_step has put its verdict in probe.verdicts
+                if any(v != PASS for v in probe.verdicts):
+                    ok = False
+                    failed_at = f"{point} (repeat {repeat} of {s.repeats})"
+                    break
+            if not ok:
+                break
+            passing = point.si
+    except DriverError as exc:
+        failed_at = f"an error ({exc})"
+    finally:
+        _restore(ex, frame, role, action, fixed, s.param, u, restore, deadline)
+    value = unit(u).from_si(passing) if (passing is not None and u) else (passing if passing is not None else math.nan)
+    if passing is None:
+        message = f"{_where(label, frame.coords)}: no passing point: the checks failed already at {failed_at or points[0]}"
+        verdict_value = math.nan
+    else:
+        message = None
+        verdict_value = value
+    if step.as_ is not None:
+        frame.scope[step.as_] = Quantity(verdict_value, unit(u))
+    low = binding.value_in(step.limit.low, frame.scope, u) if step.limit and step.limit.low is not None else None
+    high = binding.value_in(step.limit.high, frame.scope, u) if step.limit and step.limit.high is not None else None
+    ex.event("search", f"{frame.path}: {_where(label, frame.coords)} = {format_quantity(verdict_value, u)}"
+             + (f"; first failure at {failed_at}" if failed_at else f"; no failure down to {points[-1]}"),
+             data={"result": None if passing is None else verdict_value, "unit": u, "failed_at": failed_at})
+    ex.store.step(ex.run_id, f"{frame.path}/{label}", "search", started, ex.clock.now(), "ok", None, 1)
+    if passing is None:
+        ex.store.measurement(ex.run_id, frame.path, label, None, u, low, high, FAIL, ex.clock.now(),
+                             frame.coords or None, None, ex.dut, message, gate=frame.gate)
+        if frame.gate:
+            raise StepFailed(FAIL, message)
+        return
+    _record(ex, frame, label, verdict_value, u, low, high, ex.clock.now(), None, None, frame.gate)
+
+
+def _restore(ex: Execution, frame: Frame, role: str, action: str, fixed: dict[str, Any], param: str, u: str,
+             si_value: float, deadline: float | None) -> None:
+    value = unit(u).from_si(si_value) if u else si_value
+    label = _label(f"{role}.{action}", {**fixed, param: value}) + " (restore)"
+    started = ex.clock.now()
+    try:
+        ex.call(role, action, {**fixed, param: value}, ex.clock.now() + DEFAULT_STEP_TIMEOUT)
+    except DriverError as exc:
+        _step_failed(ex, frame, "do", label, started, "error", FAIL, f"{label}: {exc}", 1)
+    ex.store.step(ex.run_id, f"{frame.path}/{label}", "do", started, ex.clock.now(), "ok", None, 1)
+
+
+def _where(label: str, coords: dict[str, Any]) -> str:
+    """A label with the loop coordinates its name does not already say (which chip, port, voltage),
+    for messages: "PRBS31 BER bound [chip=3, port=2]". The soak's time is in the record already."""
+    extra = [f"{k}={v}" for k, v in coords.items() if k != "t" and f"{k}=" not in label]
+    return f"{label} [{', '.join(extra)}]" if extra else label
 
 
 def _label(base: str, args: dict[str, Any]) -> str:
@@ -334,11 +468,13 @@ def _wait_until(ex: Execution, step: WaitUntilStep, frame: Frame, deadline: floa
     started = ex.clock.now()
     end = started + timeout if deadline is None else min(started + timeout, deadline)
     last_error: list[str] = []
+    last_read: dict[str, str] = {}  # what each reading said last, for the diagnosis
 
     def read(role: str, name: str, args: dict[str, Any]) -> float:
         spec = ex.drivers[role].spec()[name]
         conv = binding.convert_args(spec, binding.args_of(spec, args)[0], frame.scope)
         v = float(ex.call(role, name, conv, end))
+        last_read[_label(f"{role}.{name}", conv)] = format_quantity(v, spec.unit or "")
         return unit(spec.unit).to_si(v) if spec.unit else v
 
     predicate = expr.compile_expr(expr.parse(c.condition), frame.scope, read)
@@ -349,14 +485,19 @@ def _wait_until(ex: Execution, step: WaitUntilStep, frame: Frame, deadline: floa
                 ex.store.step(ex.run_id, f"{frame.path}/{label}", "wait_until", started, ex.clock.now(), "ok", None,
                               attempt)
                 return
+            last_error.clear()
+        except StepTimeout:
+            pass  # a read cut short by the deadline: the time is up, which is said below
         except (DriverError, ValueError, ZeroDivisionError) as exc:
             last_error[:] = [str(exc)]
         now = ex.clock.now()
         if now >= end:
             why = f"; last read failed: {last_error[0]}" if last_error else ""
-            verdict = UNKNOWN if last_error else FAIL
+            seen = "; last read: " + ", ".join(f"{k} = {v}" for k, v in last_read.items()) if last_read else ""
+            what = f"{_where(step.name, frame.coords)}: " if step.name else ""
+            verdict = UNKNOWN if last_error or not last_read else FAIL
             _step_failed(ex, frame, "wait_until", label, started, "timeout", verdict,
-                         f"'{c.condition}' not true within {now - started:.6g} s{why}", attempt)
+                         f"{what}'{c.condition}' not true within {now - started:.6g} s{why or seen}", attempt)
         ex.wait(min(poll, end - now))
 
 

@@ -82,6 +82,68 @@ DIMENSIONLESS = Unit("", "number", 1.0)
 UNITS[""] = DIMENSIONLESS
 
 
+# -- dimension algebra -------------------------------------------------------------------------
+# A computed value (psi = dT/dP, a loop gain) multiplies and divides quantities, so the checker
+# needs to know that temperature/power is a thermal resistance and per_kelvin*temperature is a
+# plain number. Each named dimension is a product of base dimensions; products without a name
+# get a canonical spelling such as "A*s/K", so equal dimensions always compare equal as text.
+_BASES: dict[str, dict[str, int]] = {
+    "voltage": {"V": 1}, "current": {"A": 1}, "power": {"V": 1, "A": 1}, "resistance": {"V": 1, "A": -1},
+    "capacitance": {"A": 1, "s": 1, "V": -1}, "energy": {"V": 1, "A": 1, "s": 1}, "time": {"s": 1},
+    "frequency": {"s": -1}, "temperature": {"K": 1}, "flow": {"L": 1, "s": -1},
+    "thermal_resistance": {"K": 1, "V": -1, "A": -1}, "heat_capacity": {"V": 1, "A": 1, "s": 1, "K": -1},
+    "per_kelvin": {"K": -1}, "bits": {"bit": 1}, "bit_rate": {"bit": 1, "s": -1}, "bytes": {"byte": 1},
+    "transfer_rate": {"T": 1, "s": -1}, "unit_interval": {"UI": 1}, "decibel": {"dB": 1}, "count": {"count": 1},
+    "number": {}, "ratio": {},
+}
+_NAMED = {tuple(sorted(v.items())): k for k, v in _BASES.items() if k not in ("number", "ratio")}
+
+
+def _vector(dimension: str) -> dict[str, int]:
+    if dimension in _BASES:
+        return _BASES[dimension]
+    out: dict[str, int] = {}
+    num, _, den = dimension.partition("/")
+    for sign, part in ((1, num), (-1, den)):
+        for factor in filter(None, part.split("*")):
+            base, _, power = factor.partition("^")
+            if base != "1":
+                out[base] = out.get(base, 0) + sign * int(power or 1)
+    return out
+
+
+def _name(vector: dict[str, int]) -> str:
+    vector = {k: v for k, v in vector.items() if v}
+    if not vector:
+        return "number"
+    key = tuple(sorted(vector.items()))
+    if key in _NAMED:
+        return _NAMED[key]
+
+    def side(items: list[tuple[str, int]]) -> str:
+        return "*".join(b if p == 1 else f"{b}^{p}" for b, p in items)
+    num = side([(b, p) for b, p in key if p > 0]) or "1"
+    den = side([(b, -p) for b, p in key if p < 0])
+    return f"{num}/{den}" if den else num
+
+
+def multiply_dimensions(left: str, right: str, divide: bool = False) -> str:
+    """The dimension of left*right (or left/right): `temperature`/`power` -> `thermal_resistance`."""
+    out = dict(_vector(left))
+    for base, power in _vector(right).items():
+        out[base] = out.get(base, 0) + (-power if divide else power)
+    return _name(out)
+
+
+def si_unit(dimension: str) -> "Unit | None":
+    """The plain unit of a dimension (scale 1, no offset): W for power, K/W for thermal resistance,
+    K for temperature (so a difference reads right); None when the table has no unit for it."""
+    if dimension in ("number", "ratio"):
+        return DIMENSIONLESS
+    found = [u for u in UNITS.values() if u.dimension == dimension and u.scale == 1.0 and u.offset == 0.0]
+    return min(found, key=lambda u: (len(u.symbol), u.symbol)) if found else None
+
+
 class UnitError(ValueError):
     """A quantity or unit that cannot be understood, with a hint of what would be."""
 

@@ -19,14 +19,16 @@ from . import binding, expr
 from .compose import compose
 from .driver import ActionSpec, guardrail_violation
 from .plan import MeasurePlan, plan_measure
-from .procedure import (STEP_KINDS, DoStep, ForEachStep, Limit, MeasureStep, Monitor, Procedure, SoakStep,
-                        SweepRange, SweepStep, Value, WaitStep, WaitUntilStep, normalise)
+from .procedure import (STEP_KINDS, ComputeStep, DoStep, ForEachStep, Limit, MeasureStep, Monitor, Procedure, Search,
+                        SearchStep, SoakStep, SweepRange, SweepStep, Value, WaitStep, WaitUntilStep, normalise)
 from .source import Document, InvalidInput, Loc, Problem, load_yaml
 from .station import Station
-from .units import DIMENSIONLESS, Quantity, UnitError, expect_reference, parse_expect, parse_quantity, unit
+from .units import (DIMENSIONLESS, Quantity, UnitError, expect_reference, parse_expect, parse_quantity, si_unit,
+                    unit)
 
-_ALL_FIELDS = sorted({f.alias or n for m in (Procedure, DoStep, MeasureStep, WaitStep, WaitUntilStep, ForEachStep,
-                                              SweepStep, SoakStep, Monitor, Limit, SweepRange)
+_ALL_FIELDS = sorted({f.alias or n for m in (Procedure, DoStep, MeasureStep, ComputeStep, WaitStep, WaitUntilStep,
+                                              ForEachStep, SweepStep, SearchStep, Search, SoakStep, Monitor, Limit,
+                                              SweepRange)
                       for n, f in m.model_fields.items()} | set(STEP_KINDS) | {"condition", "poll", "duration",
                                                                                "every", "from", "to", "step",
                                                                                "default", "help", "after",
@@ -44,7 +46,7 @@ class Checked:
     parameters: dict[str, Any]
     sha256: str
     order: list[str] = field(default_factory=list)  # phases in dependency order
-    plans: dict[int, MeasurePlan] = field(default_factory=dict)  # id(measure step) -> its plan
+    plans: dict[int, Any] = field(default_factory=dict)  # id(step) -> a measure's plan, a compute's unit
 
 
 # -- structure -----------------------------------------------------------------------------------
@@ -107,7 +109,7 @@ class _Checker:
         self.proc, self.doc, self.station = proc, doc, station
         self.problems: list[Problem] = []
         self.params = self._parameters(overrides)
-        self.plans: dict[int, MeasurePlan] = {}
+        self.plans: dict[int, Any] = {}  # measure steps' plans; compute steps' units
 
     def fail(self, loc: Loc, message: str, hint: str = "", key: bool = False) -> None:
         self.problems.append(self.doc.problem(loc, message, hint, key))
@@ -181,6 +183,11 @@ class _Checker:
                 self.fail(loc + ("with",), f"{{{n}}} is not defined here",
                           "define it under 'parameters:' or in an enclosing for_each/sweep")
                 return
+            if scope[n] and isinstance(scope[n][0], binding.Measured):
+                self.fail(loc + ("with",), f"{{{n}}} is read during the run, so it cannot be an instrument argument: "
+                          "arguments are checked against the station's guardrails before anything runs",
+                          "use a parameter, or a 'search' step to move a setting point by point")
+                return
         combos = itertools.product(*(scope[n] for n in used))
         for i, combo in enumerate(combos):
             if i >= _MAX_COMBINATIONS:
@@ -227,10 +234,17 @@ class _Checker:
 
     # steps ------------------------------------------------------------------------------------
     def steps(self, steps: list[Any], loc: Loc, scope: dict[str, list[Any]], safe: bool = False) -> None:
+        scope = dict(scope)  # values named with `as:` are seen by the steps after them, in this block
         for i, step in enumerate(steps):
-            self.step(step, loc + (i,), scope, safe)
+            named = self.step(step, loc + (i,), scope, safe)
+            if named is not None:
+                scope[named[0]] = [binding.Measured(named[1])]
 
-    def step(self, step: Any, loc: Loc, scope: dict[str, list[Any]], safe: bool) -> None:
+    def step(self, step: Any, loc: Loc, scope: dict[str, list[Any]], safe: bool) -> tuple[str, str] | None:
+        """Check one step; returns (name, dimension) of a value it names for the steps after it."""
+        as_ = getattr(step, "as_", None)
+        if as_ is not None and safe:
+            self.fail(loc + ("as",), "the safe state names no values", "remove 'as:'")
         self.value(step.timeout, "time", loc + ("timeout",), scope, "timeout")
         if isinstance(step, DoStep):
             found = self.spec(step.do, "action", loc + ("do",))
@@ -259,6 +273,12 @@ class _Checker:
                         return
                 if not self.problems:
                     self.plans[id(step)] = plan_measure(step, found[1], self.params)
+                if step.as_ is not None:
+                    return step.as_, unit(found[1].unit).dimension if found[1].unit else "number"
+        elif isinstance(step, ComputeStep):
+            return self.compute(step, loc, scope, safe)
+        elif isinstance(step, SearchStep):
+            return self.search(step, loc, scope, safe)
         elif isinstance(step, WaitStep):
             self.value(step.wait, "time", loc + ("wait",), scope, "wait")
         elif isinstance(step, WaitUntilStep):
@@ -297,6 +317,83 @@ class _Checker:
             self.value(step.soak.every, "time", loc + ("soak", "every"), scope, "soak interval")
             inner = {**scope, "t": [Quantity(0.0, unit("s"))]}
             self.steps(step.steps, loc + ("steps",), inner)
+        return None
+
+    def compute(self, step: ComputeStep, loc: Loc, scope: dict[str, list[Any]], safe: bool) -> tuple[str, str] | None:
+        if safe:
+            self.fail(loc, "the safe state computes nothing", "move it into a phase")
+            return None
+
+        def no_readings(role: str, name: str, args: tuple[str, ...]) -> str:
+            raise expr.ExprError(f"a compute value reads no instruments ({role}.{name})", 0,
+                                 f"measure it first and name it: '- measure: {role}.{name}' with 'as: x'")
+        try:
+            dim = expr.check(expr.parse(step.value), binding.dims_of_scope(scope), no_readings)
+        except expr.ExprError as exc:
+            self.fail(loc + ("value",), f"compute {step.compute}: {exc} (column {exc.offset + 1})", exc.hint)
+            return None
+        if dim == "bool":
+            self.fail(loc + ("value",), f"compute {step.compute}: '{step.value}' is true/false, not a value",
+                      "compute the quantity and put the comparison in 'limit:'")
+            return None
+        if step.unit is not None:
+            try:
+                u = unit(step.unit)
+            except UnitError as exc:
+                self.fail(loc + ("unit",), str(exc))
+                return None
+            if u.dimension != dim and not (dim in ("number", "ratio") and u.dimension in ("number", "ratio")):
+                self.fail(loc + ("unit",), f"compute {step.compute}: '{step.value}' is a {dim}, but {step.unit} is "
+                                           f"a unit of {u.dimension}", f"give a unit of {dim}, or leave 'unit' out")
+                return None
+        else:
+            found = si_unit(dim)
+            if found is None:
+                self.fail(loc + ("value",), f"compute {step.compute}: '{step.value}' is a {dim}, which has no unit "
+                                            "to record it in", "compute a quantity with a unit (V, W, K/W, ...) or "
+                                                               "a plain number")
+                return None
+            u = found
+        self.limit(step.limit, u.symbol, loc + ("limit",), scope)
+        self.plans[id(step)] = u.symbol
+        return step.compute, u.dimension
+
+    def search(self, step: SearchStep, loc: Loc, scope: dict[str, list[Any]], safe: bool) -> tuple[str, str] | None:
+        s = step.search
+        sloc = loc + ("search",)
+        if safe:
+            self.fail(loc, "the safe state runs plain steps in order: no searches", "list the steps out")
+            return None
+        points = self.range_points(s, sloc, scope)  # type: ignore[arg-type]  # from/to/step, as a sweep's
+        found = self.spec(s.set, "action", sloc + ("set",))
+        dim = "number"
+        if found is not None:
+            role, spec = found
+            p = spec.params.get(s.param)
+            if p is None:
+                self.fail(sloc + ("param",), f"{s.set} has no parameter '{s.param}'",
+                          f"its parameters: {', '.join(spec.params) or 'none'}")
+            elif s.param in s.with_:
+                self.fail(sloc + ("with", s.param), f"'{s.param}' is the setting the search moves: it is not also "
+                          "given under 'with:'", "remove it from 'with:'")
+            else:
+                dim = unit(p.unit).dimension if p.unit else "number"
+                self.value(s.restore, dim, sloc + ("restore",), scope, "restore")
+                tried = list(points)
+                if s.restore is not None and not self.problems:
+                    first = {n: v[0] for n, v in scope.items() if v and not isinstance(v[0], binding.Measured)}
+                    try:
+                        si = binding.evaluate(s.restore, first)
+                        unit_obj = points[0].unit if points else DIMENSIONLESS
+                        tried.append(Quantity(unit_obj.from_si(si), unit_obj))
+                    except (KeyError, ValueError):
+                        pass
+                # every point, and the restore value, go through conversion and the station's guardrails
+                self.args(role, spec, {**s.with_, s.param: "{" + s.param + "}"}, sloc, {**scope, s.param: tried or [0]})
+                self.limit(step.limit, p.unit or "", loc + ("limit",), scope)
+        inner = {**scope, s.param: points or [0]}
+        self.steps(step.steps, loc + ("steps",), inner)
+        return (step.as_, dim) if step.as_ is not None else None
 
     def range_points(self, axis: SweepRange, loc: Loc, scope: dict[str, list[Any]]) -> list[Any]:
         dims = []
@@ -366,6 +463,10 @@ class _Checker:
                     self.fail(("phases", i, "after"), f"phase '{p.id}' comes after unknown phase '{dep}'",
                               f"did you mean '{close[0]}'?" if close else f"phases: {', '.join(ids)}")
         for i, m in enumerate(self.proc.monitors):
+            if m.after is not None and m.after not in ids:
+                close = difflib.get_close_matches(m.after, list(ids), n=1)
+                self.fail(("monitors", i, "after"), f"interlock armed after unknown phase '{m.after}'",
+                          f"did you mean '{close[0]}'?" if close else f"phases: {', '.join(ids)}")
             for name in m.during:
                 if name not in ids:
                     close = difflib.get_close_matches(name, list(ids), n=1)

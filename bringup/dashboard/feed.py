@@ -40,9 +40,11 @@ class StoreFeed(StoreReader):
         return run
 
     def measurements_since(self, run_id: int, since_id: int) -> list[tuple]:
-        """(id, path, name, value, unit, low, high, verdict, t, coords-json, message) after `since_id`."""
+        """(id, path, name, value, unit, low, high, verdict, t, coords-json, message) after `since_id`;
+        characterization data (a shmoo point) has its verdict marked "FAIL (data)" and the like."""
         return [tuple(r) for r in self._query(
-            """SELECT id, path, name, value, unit, low, high, verdict, t, coords, message FROM measurements
+            """SELECT id, path, name, value, unit, low, high,
+                      verdict || CASE WHEN gate = 1 THEN '' ELSE ' (data)' END, t, coords, message FROM measurements
                WHERE run_id = ? AND id > ? ORDER BY id""", (run_id, since_id))]
 
     def steps_since(self, run_id: int, since_id: int) -> list[tuple]:

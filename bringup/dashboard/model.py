@@ -198,13 +198,15 @@ class RunView:
         for mid, path, name, value, unit, low, high, verdict, t, coords, message in rows:
             self._ids["measurement"] = mid
             self._saw(t)
-            self.counts[verdict] = self.counts.get(verdict, 0) + 1
+            data = verdict.endswith(" (data)")  # characterization: shown, never an alarm or a failure
+            if not data:
+                self.counts[verdict] = self.counts.get(verdict, 0) + 1
             coords_d = json.loads(coords) if coords else None
             phase = path.split("/", 1)[0]
             self.progress.measured(phase, coords_d, t, loops.get(phase, []))
             if path.startswith("safe_state/"):
                 self._safe_step(path.split("/")[1], verdict != "PASS")
-            if verdict != "PASS":
+            if verdict != "PASS" and not data:
                 severity = "error" if verdict == "FAIL" else "warning"
                 if path.startswith("monitors/"):  # the message names the interlock, value and limit
                     self.tripped[path[len("monitors/"):]] = message or f"{name} {verdict}"

@@ -42,7 +42,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="results store (default: $BRINGUP_STORE, else ./bringup-results/runs.sqlite)")
     group.addoption("--bringup-dut", metavar="SERIAL", default="unknown", help="serial number of the DUT")
     group.addoption("--bringup-param", metavar="NAME=VALUE", action="append", default=[],
-                    help="override a procedure parameter (repeatable)")
+                    help="override a procedure parameter (repeatable); it applies to the procedures that "
+                         "declare it")
     group.addoption("--bringup-fault", metavar="NAME[:TARGET][@TIME]", action="append", default=[],
                     help="embedded simulator: inject a catalog fault (repeatable; see `bringup sim faults`)")
     group.addoption("--bringup-seed", metavar="N", type=int, default=0,

@@ -38,7 +38,7 @@ class Outcome:
         out = []
         for m in self.measurements:
             attempt = attempt_of(m["message"])
-            if m["verdict"] != "PASS" and not (attempt and attempt[0] < attempt[1]):
+            if m["verdict"] != "PASS" and m.get("gate", True) and not (attempt and attempt[0] < attempt[1]):
                 out.append(failure_line(m))
         for i, s in enumerate(self.steps):
             retried = any(t["path"] == s["path"] and t["attempt"] == s["attempt"] + 1 for t in self.steps[i + 1:])
@@ -73,22 +73,27 @@ class Tape:
 
     def measurement(self, run_id: int, path: str, name: str, value: Any, unit: str, low: Any, high: Any,
                     verdict: str, t: float, coords: dict | None = None, instrument: str | None = None,
-                    dut: str | None = None, message: str | None = None) -> None:
+                    dut: str | None = None, message: str | None = None, gate: bool = True) -> None:
         self._store.measurement(run_id, path, name, value, unit, low, high, verdict, t, coords, instrument, dut,
-                                message)
+                                message, gate=gate)
         self.records.append(("m", {"path": path, "name": name, "value": value, "unit": unit, "low": low,
                                    "high": high, "verdict": verdict, "t": t, "coords": dict(coords or {}),
-                                   "instrument": instrument, "message": message}))
+                                   "instrument": instrument, "message": message, "gate": gate}))
 
 
 # -- which top-level step a record belongs to -------------------------------------------------------
 
 def step_label(step: Any) -> str:
     """What an item is called: the step's name, or what it does."""
-    from ..procedure import DoStep, ForEachStep, MeasureStep, SoakStep, SweepStep, WaitStep, WaitUntilStep
+    from ..procedure import (ComputeStep, DoStep, ForEachStep, MeasureStep, SearchStep, SoakStep, SweepStep, WaitStep,
+                             WaitUntilStep)
 
     if isinstance(step, MeasureStep):
         return step.name or step.measure
+    if isinstance(step, ComputeStep):
+        return step.name or step.compute
+    if isinstance(step, SearchStep):
+        return step.name or f"{step.search.param} search"
     if isinstance(step, DoStep):
         return step.name or step.do
     if isinstance(step, WaitStep):
@@ -118,16 +123,21 @@ def _loop_record_label(step: Any) -> str | None:
 
 
 def _named(label: str, base: str, name: str | None) -> bool:
-    return label == name if name else (label == base or label.startswith(base + "("))
+    stem = name or base  # a named step in a loop carries its coordinates: "Vmin(frequency=1 GHz, chip=0)"
+    return label == stem or label.startswith(stem + "(")
 
 
 def owns(step: Any, kind: str, rec: dict, prefix: str) -> bool:
     """Whether `rec` (a measurement "m" or a step "s" record) came from `step` or a step inside it."""
-    from ..procedure import DoStep, MeasureStep, WaitStep, WaitUntilStep
+    from ..procedure import ComputeStep, DoStep, MeasureStep, SearchStep, WaitStep, WaitUntilStep
 
     if kind == "m":
         if isinstance(step, MeasureStep):
             return _named(rec["name"], step.measure, step.name)
+        if isinstance(step, ComputeStep):
+            return _named(rec["name"], step.compute, step.name)
+        if isinstance(step, SearchStep) and _named(rec["name"], f"{step.search.param} search", step.name):
+            return True
     else:
         label = rec["path"][len(prefix):] if rec["path"].startswith(prefix) else None
         if label is None:
@@ -140,14 +150,21 @@ def owns(step: Any, kind: str, rec: dict, prefix: str) -> bool:
             return rec["kind"] == "wait_until" and label == (step.name or f"wait_until {step.wait_until.condition}")
         if rec["kind"] in ("loop", "soak") and label == _loop_record_label(step):
             return True
+        if isinstance(step, SearchStep) and (rec["kind"] == "search" or (
+                rec["kind"] == "do" and label.startswith(step.search.set) and label.endswith("(restore)"))):
+            return True
     return any(owns(child, kind, rec, prefix) for child in getattr(step, "steps", None) or ())
 
 
 def _finished(step: Any, out: Outcome, kind: str, rec: dict) -> bool:
+    from ..procedure import SearchStep
+
+    if isinstance(step, SearchStep):  # its probes come first; its own result comes last
+        return kind == "m" and rec.get("gate", True) and _named(rec["name"], f"{step.search.param} search", step.name)
     loop_label = _loop_record_label(step)
     if loop_label is not None:
         return kind == "s" and rec["kind"] in ("loop", "soak") and rec["path"].endswith("/" + loop_label)
-    if (kind == "m" and rec["verdict"] == "PASS") or (kind == "s" and rec["outcome"] == "ok"):
+    if (kind == "m" and (rec["verdict"] == "PASS" or not rec.get("gate", True))) or (kind == "s" and rec["outcome"] == "ok"):
         return True
     return len(out.measurements) + len(out.steps) >= step.retry + 1
 

@@ -46,7 +46,7 @@ class ProcedureFile(pytest.File):
     def collect(self) -> Iterator[pytest.Collector]:
         from ..session import open_station, parse_overrides
         from ..source import InvalidInput
-        from ..validate import validate
+        from ..validate import load_procedure, validate
 
         opt = self.config.getoption
         try:
@@ -56,7 +56,11 @@ class ProcedureFile(pytest.File):
                 from ..commands.sim import embedded_station
 
                 self.station = embedded_station()
-            self.overrides = parse_overrides(opt("bringup_param"))
+            # one command line runs many procedures: an override applies to those that declare it
+            # (`--bringup-param soak=30min` shortens the soaks and leaves power_on.yaml alone)
+            overrides = parse_overrides(opt("bringup_param"))
+            declared = load_procedure(self.path)[0].parameters
+            self.overrides = {k: v for k, v in overrides.items() if k in declared}
             self.checked = validate(self.path, self.station, self.overrides)
         except InvalidInput as exc:
             raise self.CollectError(f"not a valid procedure for station {opt('bringup_station') or '(default)'}; "

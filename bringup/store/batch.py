@@ -124,7 +124,7 @@ _INSERT_STEP = """INSERT INTO steps (run_id, path, kind, started_t, ended_t, out
     VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
 
 _INSERT_MEASUREMENT = """INSERT INTO measurements (run_id, path, name, value, unit, low, high, verdict,
-    t, coords, instrument, dut, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    t, coords, instrument, dut, message, gate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 _INSERT_SAMPLE = "INSERT INTO samples (channel_id, t, value) VALUES (?, ?, ?)"
 
@@ -136,7 +136,7 @@ _PHASE_SEVERITY = {"failed": "error", "aborted": "warning"}
 
 
 def _measurement_row(item: tuple) -> tuple:
-    (_, run, path, name, value, unit, low, high, verdict, t, coords, instrument, dut, message) = item
+    (_, run, path, name, value, unit, low, high, verdict, t, coords, instrument, dut, message, gate) = item
     stored = value if type(value) is float else real(value)
     if stored is None and value is not None:
         # Keep the evidence of a reading that was not a number rather than silently dropping it.
@@ -149,7 +149,7 @@ def _measurement_row(item: tuple) -> tuple:
             low if low is None or type(low) is float else real(low),
             high if high is None or type(high) is float else real(high), verdict,
             t if type(t) is float else real(t), None if coords is None else to_json(coords),
-            opt_text(instrument), opt_text(dut), opt_text(message))
+            opt_text(instrument), opt_text(dut), opt_text(message), 1 if gate else 0)
 
 
 class BatchWriter:

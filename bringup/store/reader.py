@@ -25,8 +25,8 @@ _RUN_COLUMNS = """r.id, r.procedure, r.version, r.procedure_path, r.procedure_sh
     r.verdict, r.exit_code, r.ended_t, r.reason, r.resumed_from"""
 
 _COUNTS = """(SELECT count(*) FROM measurements m WHERE m.run_id = r.id AND m.verdict = 'PASS') AS n_pass,
-    (SELECT count(*) FROM measurements m WHERE m.run_id = r.id AND m.verdict = 'FAIL') AS n_fail,
-    (SELECT count(*) FROM measurements m WHERE m.run_id = r.id AND m.verdict = 'UNKNOWN') AS n_unknown"""
+    (SELECT count(*) FROM measurements m WHERE m.run_id = r.id AND m.verdict = 'FAIL' AND m.gate = 1) AS n_fail,
+    (SELECT count(*) FROM measurements m WHERE m.run_id = r.id AND m.verdict = 'UNKNOWN' AND m.gate = 1) AS n_unknown"""
 
 
 def _loads(s: str | None) -> Any:
@@ -115,11 +115,14 @@ class StoreReader:
         return self._dicts("""SELECT id, path, kind, started_t, ended_t, outcome, message, attempt
                 FROM steps WHERE run_id = ? ORDER BY id""", (run_id,))
 
-    def measurements(self, run_id: int, verdicts: set[str] | None = None) -> list[dict]:
-        """Measurements in the order taken, optionally only those with the given verdicts."""
+    def measurements(self, run_id: int, verdicts: set[str] | None = None, gates_only: bool = False) -> list[dict]:
+        """Measurements in the order taken, optionally only those with the given verdicts, or only
+        gates (not characterization data such as shmoo points; `gate` says which each row is)."""
         sql = """SELECT id, path, name, value, unit, low, high, verdict, t, coords, instrument, dut,
-                message FROM measurements WHERE run_id = ?"""
+                message, gate FROM measurements WHERE run_id = ?"""
         args: list[Any] = [run_id]
+        if gates_only:
+            sql += " AND gate = 1"
         if verdicts is not None:
             chosen = sorted(verdicts)
             sql += f" AND verdict IN ({', '.join('?' * len(chosen))})"
@@ -130,8 +133,9 @@ class StoreReader:
         return rows
 
     def verdict_counts(self, run_id: int) -> dict[str, int]:
-        rows = self._query("SELECT verdict, count(*) FROM measurements WHERE run_id = ? GROUP BY verdict",
-                           (run_id,))
+        """Verdicts of the gating measurements (characterization data is not pass/fail of the run)."""
+        rows = self._query("SELECT verdict, count(*) FROM measurements WHERE run_id = ? AND gate = 1 "
+                           "GROUP BY verdict", (run_id,))
         return {verdict: n for verdict, n in rows}
 
     def outcome_counts(self, run_id: int) -> dict[str, int]:

@@ -119,7 +119,11 @@ _V1 = [
     "CREATE INDEX samples_by_channel ON samples (channel_id, t)",
 ]
 
-MIGRATIONS: tuple[list[str], ...] = (_V1,)
+# v2: characterization data (shmoo points, a Vmin search's probes) is judged and kept like any
+# measurement, but never gates: reports and JUnit count only gate = 1 as failures.
+_V2 = ["ALTER TABLE measurements ADD COLUMN gate INTEGER NOT NULL DEFAULT 1"]
+
+MIGRATIONS: tuple[list[str], ...] = (_V1, _V2)
 LATEST = len(MIGRATIONS)
 
 

@@ -223,19 +223,20 @@ class Store:
     def measurement(self, run_id: int, path: str, name: str, value: float | None, unit: str,
                     low: float | None, high: float | None, verdict: str, t: float,
                     coords: dict | None = None, instrument: str | None = None, dut: str | None = None,
-                    message: str | None = None) -> None:
+                    message: str | None = None, gate: bool = True) -> None:
         """Record a measurement. PASS is batched; FAIL and UNKNOWN are committed before returning.
 
         `coords` is copied (one level) at once, so a sweep may reuse its dict. A NaN value is
-        stored as NULL (no reading).
+        stored as NULL (no reading). `gate=False` marks characterization data (a shmoo point):
+        judged and kept, batched like a PASS, never counted as a failure.
         """
         if run_id not in self._runs:
             self._reject(run_id)
         if verdict != PASS and verdict not in _NOT_PASS:
             raise ValueError(f"verdict {verdict!r} is not PASS, FAIL or UNKNOWN")
         self._queue.append((MEASUREMENT, run_id, path, name, value, unit, low, high, verdict, t,
-                            dict(coords) if coords else None, instrument, dut, message))
-        if verdict != PASS:
+                            dict(coords) if coords else None, instrument, dut, message, gate))
+        if verdict != PASS and gate:
             self._sync(durable=True)
         elif len(self._queue) > self._max_pending:
             self._wait_for_room()

@@ -214,7 +214,9 @@ def test_phases_and_their_reasons_are_in_the_file(sled_run):
     _, _, records = sled_run
     texts = [r["TEXT_DAT"] for k, r in records if k == "DTR" and r["TEXT_DAT"].startswith("PHASE ")]
     assert texts[0] == "PHASE power_on: passed"
-    assert texts[1:] == ["PHASE rails: failed (verdict FAIL)", "PHASE vmin: failed (verdict FAIL)"]
+    # a phase that went on past its failures gives the first one as its reason
+    assert [t.split(" (")[0] for t in texts[1:]] == ["PHASE rails: failed", "PHASE vmin: failed"]
+    assert "sled.rail_voltage(rail=VDD_CORE, chip=3) = 0.75 V not in [0.76, 0.8] V" in texts[1]
 
 
 def test_test_numbers_are_the_same_in_every_run_of_the_procedure(tmp_path):
