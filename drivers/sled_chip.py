@@ -1,4 +1,4 @@
-"""Each chip's sensors, clocks, boot, health, HBM, workload and settings; the sled's cooling and log."""
+"""Each chip's sensors, clocks, boot, health, HBM, workload and settings, and the sled's event log."""
 
 from __future__ import annotations
 
@@ -173,30 +173,7 @@ class ChipReadings(SledConsoleBase):
         """Set the core clock."""
         self._do(f"freq {frequency:.9g}{self._chip_arg(chip)}", idempotent=True)
 
-    # -- cooling and the event log ----------------------------------------------------------------------
-    def _coolant(self, key: str) -> float:
-        return self._num(self._row("coolant"), key, "coolant")
-
-    @reading("L/min")
-    def coolant_flow(self) -> float:
-        """Coolant flow through the sled, from its flow meter."""
-        return self._coolant("flow_lpm")
-
-    @reading("degC")
-    def coolant_inlet(self) -> float:
-        """Coolant temperature at the sled's inlet."""
-        return self._coolant("inlet_c")
-
-    @reading("degC")
-    def coolant_outlet(self) -> float:
-        """Coolant temperature at the sled's outlet."""
-        return self._coolant("outlet_c")
-
-    @reading("")
-    def leak(self) -> float:
-        """1 when the leak sensor is asserted, else 0."""
-        return 1.0 if self._flag(self._row("coolant"), "leak", "coolant") else 0.0
-
+    # -- the event log ---------------------------------------------------------------------------------
     def events(self, since: float = -math.inf) -> list[tuple[float, str, str]]:
         """The sled's event log from clock time `since`: (t, severity, text)."""
         rows = self._rows("log" if since == -math.inf else f"log {since!r}")

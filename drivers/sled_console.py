@@ -20,13 +20,15 @@ from __future__ import annotations
 
 from .sled_chip import ChipReadings
 from .sled_console_base import Retry, SledConsoleBase, port_of
+from .sled_cooling import CoolingReadings
 from .sled_links import LinkReadings, ber_upper_bound
 from .sled_power import RAILS, PowerControl
 
 __all__ = ["SledConsole", "Retry", "RAILS", "ber_upper_bound", "port_of"]
 
 
-class SledConsole(LinkReadings, ChipReadings, PowerControl, SledConsoleBase):  # `bringup drivers` lists power first
+# `bringup drivers` lists the bases last to first: power, chips, cooling, links
+class SledConsole(LinkReadings, CoolingReadings, ChipReadings, PowerControl, SledConsoleBase):
     """An accelerator sled through its BMC's serial console."""
 
     kind = "sled"

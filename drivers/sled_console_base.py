@@ -59,7 +59,11 @@ class SledConsoleBase(Driver):
     option_defaults: ClassVar[dict[str, Any]] = {
         "baudrate": 115200,       # 8N1, no flow control
         "timeout": 1.0,           # seconds to wait for one reply (or a time such as "500 ms")
-        "retries": 3,             # extra attempts for a reply that does not verify
+        # extra attempts for a reply that does not verify. A read is repeated, never acted on
+        # twice (a lost action's reply is replayed with `last`); a many-line reply (`hbm status`)
+        # garbles far more often than one line on a noisy console, and an overnight soak asks
+        # thousands of them, so a reading gives up only after 9 bad replies in a row
+        "retries": 8,
         "max_timeouts": 3,        # attempts in a row without one byte back before the console counts as lost
         "boot_timeout": 10.0,     # power_on waits this long (clock time) for every chip to boot
         "power_off_timeout": 5.0,
@@ -165,12 +169,17 @@ class SledConsoleBase(Driver):
         """Each attempt's wall time: the reply timeout (plus what the command itself takes), within the step's time."""
         def wait() -> float:
             budget = self._timeout + self._wall_s(extra_s)
-            left = self.remaining()
-            if left is None or left >= budget:
+            left = self.remaining()  # clock seconds
+            if left is None:
                 return budget
             if left <= 0:
                 raise StepTimeout(f"{self.role}: no time left before the step's deadline")
-            return left
+            # the deadline is in clock time; on a jumping simulated clock no clock time passes while
+            # the reply travels, so the last simulated millisecond must not become a wall-time
+            # timeout that counts the console as silent (and lost)
+            if getattr(self.clock, "simulated", False) and not getattr(self.clock, "speed", None):
+                return budget
+            return min(budget, self._wall_s(left) if getattr(self.clock, "simulated", False) else left)
         return wait
 
     def _ask(self, command: str, *, idempotent: bool = True, extra_s: float = 0.0) -> Reply:

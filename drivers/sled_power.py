@@ -27,12 +27,14 @@ class PowerControl(SledConsoleBase):
     """Power sequencing, rails, PMBus and the sled's input."""
 
     # -- power ----------------------------------------------------------------------------------------
-    @action(chip=CHIP_OR_ALL)
-    def power_on(self, chip: int = -1) -> None:
+    @action(chip=CHIP_OR_ALL, boot=Param(bool, default=True, help="also wait until every chip has booted"))
+    def power_on(self, chip: int = -1, boot: bool = True) -> None:
         """Sequence the rails on in order and wait until every chip has booted (option `boot_timeout`).
 
-        Fails, naming the chip, the rail and its PMBus status bits, if a sequence stops or a chip
-        does not boot. Never re-sent blindly: a lost reply is resolved by asking the console.
+        With `boot: off` it waits only for the rails (the sequencer done, every rail power-good), so
+        a procedure can check PLL lock and boot as a gate of their own. Fails, naming the chip, the
+        rail and its PMBus status bits, if a sequence stops or a chip does not boot. Never re-sent
+        blindly: a lost reply is resolved by asking the console.
         """
         self._do(f"power on{self._chip_arg(chip)}", idempotent=False)
 
@@ -42,14 +44,14 @@ class PowerControl(SledConsoleBase):
             waiting, failed = [], []
             for row in self._rows(f"power{self._chip_arg(chip)}"):
                 c = int(self._num(row, "chip", "power"))
-                state, boot = row.get("state", "?"), row.get("boot", "?")
+                state, boot_state = row.get("state", "?"), row.get("boot", "?")
                 # off once may be a BMC that has not started the sequence yet; off twice is a trip
-                if state == "failed" or boot in _BOOT_FAILED or (state == "off" and c in seen_off):
+                if state == "failed" or (boot and boot_state in _BOOT_FAILED) or (state == "off" and c in seen_off):
                     failed.append(c)
-                elif not (state == "on" and boot == "ready"):
+                elif not (state == "on" and (boot_state == "ready" or not boot)):
                     if state == "off":
                         seen_off.add(c)
-                    waiting.append(f"chip{c} sequencer {state}, boot {boot}")
+                    waiting.append(f"chip{c} sequencer {state}, boot {boot_state}")
             if failed:
                 raise DriverError(f"{self.role}.power_on: " + "; ".join(self._why_down(c) for c in failed))
             return "; ".join(waiting) or None
@@ -76,6 +78,24 @@ class PowerControl(SledConsoleBase):
         """1 when every chip's rails are all up and good, else 0."""
         rows = self._rows("power")
         return 1.0 if rows and all(r.get("state") == "on" for r in rows) else 0.0
+
+    @reading("", chip=CHIP)
+    def sequence_errors(self, chip: int = 0) -> float:
+        """Rails the sequencer switched on out of the sled's declared order, or before the rail ahead
+        of them was on (0 on a correct sequence)."""
+        rows = self._rows(f"power sequence {chip}")
+        order = [r.get("rail", "") for r in rows]
+        declared = [r for r in RAILS if r in order] + [r for r in order if r not in RAILS]
+        return float(sum(1 for a, b in zip(order, declared) if a != b) + (len(RAILS) - len(order)))
+
+    @reading("s", rail=RAIL, chip=CHIP)
+    def rail_on_time(self, rail: str, chip: int = 0) -> float:
+        """When the sequencer switched a rail on in the last power-on sequence, in seconds from its
+        first rail's enable (NaN if it never did): the sequence's timing, rail by rail."""
+        for row in self._rows(f"power sequence {chip}"):
+            if row.get("rail") == rail:
+                return self._num(row, "t_s", "power sequence")
+        return math.nan
 
     def _why_down(self, chip: int) -> str:
         """Why a chip is down, in the words a bring-up engineer looks for: state, reasons, faulted rails."""

@@ -28,8 +28,9 @@ HELP = [
     "id                                   model, serial, firmware, chips, rails, ports, lanes",
     "power [chip]                         sequencer and boot state per chip",
     "power on|off [chip]                  start the power-on / power-off sequence",
+    "power sequence <chip>                the last power-on sequence: rail, seconds from its start",
     "input                                the sled's input: volts, amps, watts",
-    "coolant                              inlet, outlet, flow, pump, leak, fans",
+    "coolant                              inlet, outlet, flow, pump, leak, fans, cooling_ok",
     "rail <chip> [RAIL]                   decoded rail readings and status registers",
     "pmbus <chip> <RAIL> read <CODE>[,<CODE>...]   raw PMBus words",
     "pmbus <chip> <RAIL> write <CODE> [<VALUE>]    raw PMBus write (CLEAR_FAULTS has no value)",
@@ -138,6 +139,17 @@ class BmcShell(LinkCommands):
         return str(self.sled.engine.chips[chip].sequencer.state)
 
     def _power(self, args: list[str]) -> list[str]:
+        if args and args[0].lower() == "sequence":
+            # the last power-on sequence as the sequencer ran it: each rail, and when it was switched
+            # on, in seconds from the first rail's enable
+            c = self._chip(args[1]) if len(args) > 1 else 0
+            history = self.sled.sequence_history(c)
+            start = 0
+            for i in range(1, len(history)):
+                if history[i][2] == "on" and history[i - 1][2] != "on":
+                    start = i
+            on = [(t, rail) for t, rail, what in history[start:] if what == "on"]
+            return [record(chip=c, rail=rail, t_s=float(t - on[0][0])) for t, rail in on]
         if args and args[0].lower() in ("on", "off"):
             verb, chips = args[0].lower(), args[1:]
             chip = self._chip(chips[0]) if chips else None
@@ -164,7 +176,8 @@ class BmcShell(LinkCommands):
         c = self.sled.coolant_status()
         return [record(cooling=c["cooling"], inlet_c=float(c["inlet_c"]), outlet_c=float(c["outlet_c"]),
                        flow_lpm=float(c["flow"]), pump_ok=bool(c["pump_ok"]), leak=bool(c["leak"]),
-                       heat_w=float(c["heat_w"]), fan_rpm=[float(x) for x in c["fan_rpm"]])]
+                       heat_w=float(c["heat_w"]), fan_rpm=[float(x) for x in c["fan_rpm"]],
+                       cooling_ok=bool(c["cooling_ok"]))]
 
     # -- rails and PMBus ---------------------------------------------------------------------------
     def _rail(self, args: list[str]) -> list[str]:

@@ -115,6 +115,9 @@ class Chip:
     def powered_off(self, t: float) -> None:
         for stack in self.hbm:
             stack.power_off(t)   # clears a latched CATTRIP, as a power cycle does
+        # the core's error and golden-compare counters count "since power-on": a power cycle clears them
+        eng, c = self.engine, self.index
+        eng.sram_ce[c] = eng.sram_ue[c] = eng.mismatches[c] = 0
 
     # -- memory ----------------------------------------------------------------------------------
     def train_hbm(self, t: float) -> list[object]:

@@ -126,14 +126,21 @@ class LimitsConfig(_Model):
 class CoolingConfig(_Model):
     """The loop (liquid: CDU, pump, leak sensor) or the fans (air)."""
 
-    inlet_c: float = Field(30.0, description="CDU setpoint or ambient air")
+    inlet_c: float = Field(
+        30.0, description="CDU setpoint or ambient air (in the lab: the coolant unit's supply temperature)")
     flow_per_chip: float = Field(
         1.5, description="liquid: L/min per chip from the CDU; air: CFM of one fan at full duty")
-    nominal_flow_per_chip: float = Field(1.5, description="flow at which r_sink_fluid holds")
-    fluid_cp: float = Field(4180.0, description="J/(kg K): water")
-    fluid_density: float = Field(1.0, description="kg per flow unit-minute: water 1 kg/L")
+    nominal_flow_per_chip: float = Field(1.5, description="flow at which r_sink_fluid holds (L/min or CFM)")
+    fluid_cp: float = Field(4180.0, description="J/(kg K): water 4180, air 1006")
+    fluid_density: float = Field(1.0, description="kg per flow unit-minute: water 1 kg/L, air 0.03285 kg/CFM")
     fan_duty: float = Field(0.7, description="air: fan duty in normal operation")
     fan_spill: float = Field(0.2, description="air: share of a fan's flow over each neighbour")
+    fan_full_rpm: float = Field(12000.0, description="air: a fan's tachometer at full duty (est.)")
+    fan_min_rpm: float = Field(
+        1500.0, description="BMC: cooling_ok needs every fan above this (a stopped fan reads 0)")
+    min_flow_fraction: float = Field(
+        0.5, description="BMC: cooling_ok needs each chip's coolant flow at least this share of "
+                         "nominal_flow_per_chip (liquid)")
 
 
 def default_air_cooling() -> CoolingConfig:
@@ -206,6 +213,19 @@ class SledConfig(_Model):
     hbm: dict[str, Any] = Field(default_factory=dict, description="passed to HbmConfig")
     pcie: dict[str, Any] = Field(default_factory=dict, description="passed to PcieConfig")
     mesh: dict[str, Any] = Field(default_factory=dict, description="passed to MeshConfig")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_air_defaults(cls, data: Any) -> Any:
+        """On an air sled a partial `thermal:` or `cooling_loop:` overrides the air defaults, not
+        the liquid ones: `thermal: {r_sink_fluid: 0.05}` keeps the heatsink's 800 J/K."""
+        if not isinstance(data, dict) or data.get("cooling") != "air":
+            return data
+        out = dict(data)
+        for key, default in (("thermal", default_air_thermal), ("cooling_loop", default_air_cooling)):
+            if isinstance(out.get(key), dict):
+                out[key] = {**default().model_dump(), **out[key]}
+        return out
 
     @model_validator(mode="after")
     def _cooling_defaults(self) -> "SledConfig":

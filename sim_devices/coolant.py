@@ -4,7 +4,11 @@ Liquid: the CDU sets inlet temperature and total flow; the pump can fail (flow -
 fraction); a leak sensor can assert. Parallel plumbing splits the flow between chips; in series
 every chip sees the whole flow and the previous chip's outlet.
 Air: one fan per chip blows mostly over its own heatsink and spills onto its neighbours; the
-fan controller ramps the neighbours of a stopped fan to full duty.
+fan controller ramps the neighbours of a stopped fan to full duty. The inlet is the ambient air.
+
+`cooling_ok()` is the BMC's own verdict on its cooling, the one reading an interlock can watch on
+either kind of sled: liquid, no leak and every chip's flow at least `min_flow_fraction` of
+nominal; air, every fan's tachometer above `fan_min_rpm`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from .config import CoolingConfig
+
+#: Air flow is configured in CFM (what fan datasheets give); the flow meter reading is in L/min.
+LPM_PER_CFM = 28.316846592
 
 
 class CoolingLoop:
@@ -83,18 +90,36 @@ class CoolingLoop:
         self.pump_factor = float(fraction)
         self._recompute()
 
-    def fail_fan(self, fan: int) -> None:
+    def check_fan(self, fan: int) -> None:
+        """Raise ValueError unless `fan` is one of this sled's fans."""
         if not self.air:
-            raise ValueError("fan_failure needs an air-cooled sled")
+            raise ValueError("fan_failure needs an air-cooled sled (this one is liquid-cooled)")
+        if not 0 <= fan < self.n:
+            raise ValueError(f"fan {fan} does not exist: this sled has fans 0..{self.n - 1}")
+
+    def fail_fan(self, fan: int) -> None:
+        self.check_fan(fan)
         self.fan_ok[fan] = False
         self.duty = np.where(self._ramped(), 1.0, self.duty)
         self._recompute()
 
     def measured_flow(self) -> float:
-        """What the flow meter reads: the loop's total (liquid)."""
-        return float(self.total_flow * self.pump_factor) if not self.air else float(self.flows.sum())
+        """What the flow meter reads, L/min: the loop's total (liquid), or the fans' total airflow
+        (air; a fan's spill onto its neighbours is still its own air, so the total is the fans' sum)."""
+        if self.air:
+            return float(self.flows.sum() * LPM_PER_CFM)
+        return float(self.total_flow * self.pump_factor)
 
-    def fan_rpm(self, full_rpm: float = 12000.0) -> list[float]:
+    def fan_rpm(self) -> list[float]:
+        """Each fan's tachometer (air); a liquid sled has no fans: []."""
         if not self.air:
             return []
-        return [float(x) for x in full_rpm * self.duty * self.fan_ok]
+        return [float(x) for x in self.cfg.fan_full_rpm * self.duty * self.fan_ok]
+
+    def cooling_ok(self) -> bool:
+        """The BMC's cooling health: does the cooling deliver what the chips need?"""
+        if self.leak:
+            return False
+        if self.air:
+            return all(rpm > self.cfg.fan_min_rpm for rpm in self.fan_rpm())
+        return bool(self.flows.min() >= self.cfg.min_flow_fraction * self.cfg.nominal_flow_per_chip)

@@ -79,6 +79,8 @@ class Engine:
         self.margin = np.full(n, np.nan)
         self.watchers: list[Watcher] = []
         self.tj_max = -math.inf
+        self.tj_peak = -math.inf              # the hottest junction of the whole run, and when
+        self.tj_peak_t: float | None = None
         self.brake_any = False
         self._margin_due = -math.inf
         self._margin_min = -math.inf
@@ -227,6 +229,8 @@ class Engine:
             self.evaluate()
         tj = self.thermal.x[DIE::NODES]
         self.tj_max = float(tj.max())
+        if self.tj_max > self.tj_peak:        # a float compare: the ground truth's peak costs nothing
+            self.tj_peak, self.tj_peak_t = self.tj_max, t
         brake = bank.iout[:, self.core] > bank.oc_warn[:, self.core]
         self.brake_any = bool(brake.any())
         if self.brake_any or self.throttle.watching(self.tj_max):

@@ -84,6 +84,7 @@ class FaultInjector:
         chip = int(tgt.get("chip", 0))
         if "chip" in tgt and not 0 <= chip < self.engine.n:
             raise ValueError(f"fault {name}: chip {chip} does not exist (0..{self.engine.n - 1})")
+        self._check_cooling(name, tgt)
         kind, when = parse_trigger(at, self.engine, chip)
         record = {"id": len(self._records) + 1, "name": name, "target": tgt, "params": prm,
                   "trigger": at if isinstance(at, (str, int, float, type(None))) else repr(at),
@@ -244,10 +245,17 @@ class FaultInjector:
         self.engine.thermal.scale("r_hbm_sink", c, float(prm["factor"]))
         return {"r_hbm_sink_k_per_w": float(self.engine.thermal.params["r_hbm_sink"][c])}
 
+    def _check_cooling(self, name: str, tgt: dict[str, Any]) -> None:
+        """A cooling fault that cannot happen on this sled is refused when it is asked for, not
+        when a timed trigger fires it hours into a run."""
+        loop = self.engine.cooling
+        if name == "pump_failure" and loop.air:
+            raise ValueError("pump_failure needs a liquid-cooled sled (this one is air-cooled)")
+        if name == "fan_failure":
+            loop.check_fan(int(tgt["fan"]))
+
     def _pump_failure(self, t, tgt, prm):
         loop = self.engine.cooling
-        if loop.air:
-            raise ValueError("pump_failure needs a liquid-cooled sled (this one is air-cooled)")
         loop.fail_pump(float(prm["flow_fraction"]))
         self.engine.log(t, "warning", f"coolant flow {loop.measured_flow():.2f} L/min")
         return {"flow": loop.measured_flow()}

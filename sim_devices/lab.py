@@ -5,14 +5,20 @@
     coolant unit (LAUDA Integral XT)    TCP 127.0.0.1:port  its supply temperature and flow are the sled's coolant
     sled management console             pseudo-terminal     the BMC's console over "serial"
 
+On an air-cooled sled the coolant unit stands in for the thermal chamber the sled sits in: its
+supply temperature is the air the fans draw in, and its flow reaches nothing (the fans move the
+air, run by the BMC), so a procedure written for either sled drives the same instruments.
+
 One clock drives all of it, and one lock serialises every request, so a request sees the whole lab
 at one instant. Before each request the lab couples the instruments to the sled: whatever the
 supply outputs is the sled's input, whatever the sled draws is the supply's load, and whatever
-the coolant unit delivers is the sled's coolant. Drivers reach it only through PyVISA and pyserial.
+the coolant unit delivers is the sled's coolant (air: its ambient). Drivers reach it only through
+PyVISA and pyserial.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,7 +89,7 @@ class FaultRequest:
             key, sep, value = part.partition("=")
             if not sep:
                 raise ValueError(f"--fault {text}: write targets as key=value, e.g. chip=2,lane=5")
-            target[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value.strip()
+            target[key.strip()] = _scalar(value.strip())
         at = None
         if when:
             try:
@@ -94,6 +100,15 @@ class FaultRequest:
                 raise ValueError(f"--fault {text}: the time after @ must be a duration such as 3h or 90s")
             at = q.si
         return cls(name.strip(), target, at)
+
+
+def _scalar(text: str) -> Any:
+    """`2` -> 2, `1.5` -> 1.5, `HBM_VDD` -> "HBM_VDD": fault targets and parameters as written."""
+    if re.fullmatch(r"[-+]?\d+", text):
+        return int(text)
+    if re.fullmatch(r"[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?", text):
+        return float(text)
+    return text  # names, and words such as nan (sensor_stuck:mode=nan)
 
 
 class SimLab:
@@ -123,6 +138,9 @@ class SimLab:
         out = self.psu.outputs[1]
         # the programmed level and limit: the sled browns out by itself if it needs more than the limit
         self.sled.set_input(out.volts if out.on else 0.0, out.amps if out.on else 0.0)
+        if self.sled.config.cooling == "air":
+            self.sled.set_coolant(inlet_c=self.chiller.supply_temperature())
+            return
         running = self.chiller.running
         self.sled.set_coolant(self.chiller.supply_temperature(), self.chiller.flow() if running else 0.0)
 
@@ -141,8 +159,15 @@ class SimLab:
     # -- faults ------------------------------------------------------------------------------------
     def inject(self, fault: FaultRequest) -> dict[str, Any]:
         """Inject a catalog fault into the sled (now, or at a simulated time); returns its ground truth."""
+        from .faults import CATALOG
+
+        # `--fault thermal_runaway:chip=1,leak_factor=2`: one key=value list names both where the
+        # fault is (targets) and how bad it is (parameters); the catalog says which is which
+        spec = CATALOG.get(fault.name)
+        params = {k: v for k, v in fault.target.items() if spec is not None and k in spec.params}
+        target = {k: v for k, v in fault.target.items() if k not in params}
         with self.lock:
-            return self.sled.inject(fault.name, fault.target or None, None, fault.at)
+            return self.sled.inject(fault.name, target or None, params or None, fault.at)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> "SimLab":
@@ -195,4 +220,5 @@ roles:
   sled:
     driver: sled.console
     resource: "{console_path or '/dev/null'}"
+    options: {{idle_gap: 5 ms}}   # a pseudo-terminal has no line latency (a USB-serial console wants 50 ms)
 """

@@ -98,7 +98,8 @@ class Sled(SledLinks):
         return self.engine.p_in if self.engine.input_voltage() > 0 else 0.0
 
     def set_coolant(self, inlet_c: float | None = None, flow_lpm: float | None = None) -> None:
-        """The CDU (liquid): inlet setpoint and total loop flow. Air: inlet is the ambient."""
+        """The CDU (liquid): inlet setpoint and total loop flow. Air: inlet is the ambient (the
+        thermal chamber); there is no loop flow to set (the fans are the BMC's: `set_fans`)."""
         self.sync()
         loop = self.engine.cooling
         if inlet_c is not None:
@@ -111,7 +112,8 @@ class Sled(SledLinks):
         self.engine.cooling.set_fans(duty)
 
     def coolant_status(self) -> dict[str, Any]:
-        """Inlet, outlet, flow, heat carried away, pump, leak sensor, fans (air)."""
+        """Inlet, outlet, flow (L/min; air: the fans' total airflow), heat carried away, pump, leak
+        sensor, fans (air), and the BMC's verdict on all of it (`cooling_ok`)."""
         self.sync()
         e = self.engine
         loop, th = e.cooling, e.thermal
@@ -123,7 +125,7 @@ class Sled(SledLinks):
                 "inlet_c": loop.inlet_c, "outlet_c": outlet, "flow": loop.measured_flow(),
                 "pump_ok": loop.pump_factor >= 1.0, "leak": loop.leak,
                 "heat_w": float(heat.sum()), "chip_outlets_c": outlets.tolist(),
-                "fan_rpm": loop.fan_rpm()}
+                "fan_rpm": loop.fan_rpm(), "cooling_ok": loop.cooling_ok()}
 
     # -- power -----------------------------------------------------------------------------------
     def power_on(self, chip: int | None = None) -> bool:
@@ -298,8 +300,9 @@ class Sled(SledLinks):
             hang = ch.boot.state == "hung"
             if ready and noisy < 0:
                 m = np.array([noisy])
-                ce = int(e.rng_tests.poisson(e.silicon.ce_rate(m)[0] * seconds))
-                ue = int(e.rng_tests.poisson(e.silicon.ue_rate(m)[0] * seconds))
+                # far below Vmin the rates overflow what numpy's Poisson accepts: cap them as the engine does
+                ce = int(e.rng_tests.poisson(min(e.silicon.ce_rate(m)[0] * seconds, 1e9)))
+                ue = int(e.rng_tests.poisson(min(e.silicon.ue_rate(m)[0] * seconds, 1e9)))
                 mism = 1 + ue           # below Vmin the kernel's results stop matching
                 hang = bool(e.silicon.hangs(m)[0])
                 e.sram_ce[c] += ce

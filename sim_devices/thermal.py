@@ -132,6 +132,9 @@ class ThermalNetwork:
 
     def discrete(self, dt: float, flows: np.ndarray, flow_version: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact zero-order-hold Ad, Bd for a step of dt seconds (cached)."""
+        # Steps end at clock times, so the same step length arrives as 0.5 and 0.5000000000000568:
+        # key on dt rounded to a nanosecond, or every step misses the cache and pays an expm
+        dt = round(dt, 9)
         key = (dt, flow_version, self.param_version)
         hit = self._cache.get(key)
         if hit is not None:

@@ -70,8 +70,12 @@ def embedded_lab(*, sled_file: str | None = None, seed: int = 0, faults: tuple[s
 
 
 def ground_truth(lab: Any) -> dict[str, Any]:
-    """What was injected, for the results: so a test can check the diagnosis against the truth."""
-    return {"seed": getattr(lab.sled, "seed", None), "faults": lab.sled.faults()}
+    """What was injected, and what the simulator saw by the end (rails, cooling, the hottest
+    junction, hardware trips): so a test can check the diagnosis and the safe state against the truth."""
+    from bringup.sim_devices.observer import observe
+
+    with lab.lock:  # one instant of the whole lab, as every request sees it
+        return {"seed": getattr(lab.sled, "seed", None), "faults": lab.sled.faults(), "final": observe(lab)}
 
 
 @click.group("sim")

@@ -82,6 +82,29 @@ def test_stress_heats_the_sled_and_the_golden_compare_passes(lab):
     assert d.powered_state() == 0.0 and sled.boot_state(0) == "off"
 
 
+
+def test_on_a_liquid_sled_cooling_ok_follows_the_pump_and_there_are_no_fans_to_read(lab):
+    sled, _, d = lab
+    assert d.cooling_ok() == 1.0 and d.coolant_flow() == 3.0
+    with pytest.raises(DriverError, match="liquid-cooled and has no fans"):
+        d.fan_rpm(0)
+    sled.inject("pump_failure")
+    assert d.cooling_ok() == 0.0 and d.coolant_flow() == 0.0
+
+
+def test_on_an_air_sled_a_stopped_fan_reads_0_rpm_its_neighbours_ramp_and_cooling_ok_drops():
+    clock = SimClock()
+    sled = Sled(SledConfig(n_chips=3, cooling="air"), clock, seed=5)
+    with ConsoleServer(sled) as server:
+        d = SledConsole(role="sled", resource=server.path, clock=clock, options={"timeout": "200 ms"})
+        d.open()
+        assert [d.fan_rpm(f) for f in range(3)] == [8400.0] * 3 and d.cooling_ok() == 1.0
+        sled.inject("fan_failure", target={"fan": 2})
+        assert [d.fan_rpm(f) for f in range(3)] == [8400.0, 12000.0, 0.0] and d.cooling_ok() == 0.0
+        with pytest.raises(DriverError, match="no fan 3"):
+            d.fan_rpm(3)
+        d.close()
+
 def test_retraining_links_and_memory_waits_for_them_and_a_failed_stack_is_named(lab):
     sled, _, d = lab
     d.power_on()

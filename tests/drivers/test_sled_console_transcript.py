@@ -189,7 +189,7 @@ def test_garbage_that_never_verifies_is_unknown_never_a_value():
     pairs = [(cmd(2, "sensors 0"), junk % 2)]
     for tag in (3, 4, 5):
         pairs += [(b"\n", PROMPT), (cmd(tag, "last 2"), junk % 2)]
-    d, _ = driver(pairs)
+    d, _ = driver(pairs, retries=3)
     with pytest.raises(DriverError, match="no verified reply to 'sensors 0' in 4 attempts"):
         d.tj(0)
     assert len(d.retries) == 3
@@ -236,7 +236,7 @@ def test_an_action_whose_outcome_stays_unknown_is_an_error_and_is_not_repeated()
     pairs = [(cmd(2, "mesh retrain 0 1"), garbled)]
     for tag in (3, 4, 5):
         pairs += [(b"\n", PROMPT), (cmd(tag, "last 2"), garbled)]
-    d, port = driver(pairs)
+    d, port = driver(pairs, retries=3)
     with pytest.raises(DriverError, match="not sent again blindly"):
         d.mesh_retrain(1, chip=0)
     assert sum(b"mesh retrain" in w for w in port.written) == 1
@@ -341,3 +341,41 @@ def test_power_on_forgives_one_poll_before_the_sequence_starts_but_not_a_chip_th
                    (cmd(6, "rail 1"), reply(6, []))])
     with pytest.raises(DriverError, match="chip1 boot off .thermal trip"):
         d.power_on(chip=1)
+
+
+# -- cooling: the `coolant` record --------------------------------------------------------------------
+AIR_COOLANT = ("cooling=air inlet_c=30.0 outlet_c=40.5 flow_lpm=7645.55 pump_ok=1 leak=0 heat_w=1600.0 "
+               "fan_rpm=12000.0,0.0,12000.0,- cooling_ok=0")
+LIQUID_COOLANT = ("cooling=liquid inlet_c=30.0 outlet_c=36.1 flow_lpm=4.0 pump_ok=1 leak=0 heat_w=1700.0 "
+                  "fan_rpm= cooling_ok=1")
+
+
+def test_fan_rpm_reads_each_fan_from_the_coolant_record_and_a_missing_tach_is_nan():
+    d, port = driver([(cmd(2, "coolant"), reply(2, [AIR_COOLANT])), (cmd(3, "coolant"), reply(3, [AIR_COOLANT])),
+                      (cmd(4, "coolant"), reply(4, [AIR_COOLANT]))])
+    assert d.fan_rpm(0) == 12000.0
+    assert d.fan_rpm(fan=1) == 0.0                       # a stopped fan is a reading, not an error
+    assert math.isnan(d.fan_rpm(3))                      # `-`: the tachometer gave nothing
+    assert not port.pairs
+
+
+def test_fan_rpm_on_a_liquid_sled_is_an_error_that_says_so_and_a_fan_past_the_last_one_too():
+    d, _ = driver([(cmd(2, "coolant"), reply(2, [LIQUID_COOLANT])), (cmd(3, "coolant"), reply(3, [AIR_COOLANT]))])
+    with pytest.raises(DriverError, match="liquid-cooled and has no fans; watch cooling_ok"):
+        d.fan_rpm(0)
+    with pytest.raises(DriverError, match="no fan 4; the sled has fans 0..3"):
+        d.fan_rpm(4)
+
+
+def test_cooling_ok_is_the_bmcs_verdict_and_a_record_without_one_is_an_error():
+    d, _ = driver([(cmd(2, "coolant"), reply(2, [LIQUID_COOLANT])), (cmd(3, "coolant"), reply(3, [AIR_COOLANT])),
+                   (cmd(4, "coolant"), reply(4, ["cooling=air inlet_c=30.0 fan_rpm=8400.0"]))])
+    assert d.cooling_ok() == 1.0
+    assert d.cooling_ok() == 0.0
+    with pytest.raises(DriverError, match="no number 'cooling_ok'"):
+        d.cooling_ok()                                   # older firmware: never a silent pass
+
+
+def test_coolant_flow_on_an_air_sled_is_its_airflow_in_litres_per_minute():
+    d, _ = driver([(cmd(2, "coolant"), reply(2, [AIR_COOLANT]))])
+    assert d.coolant_flow() == 7645.55
