@@ -42,7 +42,7 @@ def test_a_served_lab_runs_a_procedure_from_another_process(tmp_path):
         for line in server.stdout:  # the station file is printed first; the sled role ends it
             printed += line
             if line.strip().startswith("driver: sled.console"):
-                printed += server.stdout.readline()
+                printed += server.stdout.readline() + server.stdout.readline()  # its resource and options
                 break
         assert "clock: real" in printed and "TCPIP::127.0.0.1::" in printed
         assert station.read_text().strip() == printed.strip()
