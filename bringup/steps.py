@@ -7,6 +7,7 @@ step's deadline, so a transport that blocks gives up in time (the step then time
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from .procedure import (ComputeStep, DoStep, ForEachStep, MeasureStep, SearchSte
                         Value, WaitStep, WaitUntilStep)
 from .units import Quantity, format_quantity, unit
 from .verdict import FAIL, PASS, UNKNOWN, describe_limits, judge
+
+# A condition or compute value inside a loop is the same text every time: parse it once (the tree is immutable)
+_parsed = functools.lru_cache(maxsize=512)(expr.parse)
 
 DEFAULT_STEP_TIMEOUT = 60.0  # seconds; a driver call with no declared timeout still cannot hang forever
 
@@ -313,12 +317,11 @@ def _compute(ex: Execution, step: ComputeStep, frame: Frame) -> None:
     t = ex.clock.now()
     message = None
     try:
-        si = float(expr.compile_expr(expr.parse(step.value), frame.scope, None)())
+        si = float(expr.compile_expr(_parsed(step.value), frame.scope, None)())
         value = unit(u).from_si(si) if u else si
     except (KeyError, TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
         value, message = math.nan, f"{step.compute}: cannot compute {step.value} ({exc})"
-    low = binding.value_in(step.limit.low, frame.scope, u) if step.limit and step.limit.low is not None else None
-    high = binding.value_in(step.limit.high, frame.scope, u) if step.limit and step.limit.high is not None else None
+    low, high = _limits(step.limit, frame.scope, u)
     frame.scope[step.compute] = Quantity(value, unit(u))
     label = step.name or step.compute
     _record(ex, frame, label, value, u, low, high, t, None, message, step.gate and frame.gate)
@@ -352,7 +355,6 @@ def _search(ex: Execution, step: SearchStep, frame: Frame, deadline: float | Non
         for point in points:
             apply(point.si)
             scope = {**frame.scope, s.param: point}
-            ok = True
             for repeat in range(1, s.repeats + 1):
                 coords = {**frame.coords, s.param: str(point), "repeat": repeat}
                 probe = Frame(frame.phase, frame.path, scope, coords, deadline, [], gate=False)
@@ -361,38 +363,39 @@ def _search(ex: Execution, step: SearchStep, frame: Frame, deadline: float | Non
                 except StepFailed:
                     pass  # run_step has put its verdict in probe.verdicts
                 if any(v != PASS for v in probe.verdicts):
-                    ok = False
                     failed_at = f"{point} (repeat {repeat} of {s.repeats})"
                     break
-            if not ok:
+            if failed_at is not None:
                 break
             passing = point.si
     except DriverError as exc:
         failed_at = f"an error ({exc})"
     finally:
         _restore(ex, frame, role, action, fixed, s.param, u, restore, deadline)
-    value = unit(u).from_si(passing) if (passing is not None and u) else (passing if passing is not None else math.nan)
-    if passing is None:
-        message = f"{_where(label, frame.coords)}: no passing point: the checks failed already at {failed_at or points[0]}"
-        verdict_value = math.nan
-    else:
-        message = None
-        verdict_value = value
+    result = math.nan if passing is None else unit(u).from_si(passing) if u else passing
     if step.as_ is not None:
-        frame.scope[step.as_] = Quantity(verdict_value, unit(u))
-    low = binding.value_in(step.limit.low, frame.scope, u) if step.limit and step.limit.low is not None else None
-    high = binding.value_in(step.limit.high, frame.scope, u) if step.limit and step.limit.high is not None else None
-    ex.event("search", f"{frame.path}: {_where(label, frame.coords)} = {format_quantity(verdict_value, u)}"
+        frame.scope[step.as_] = Quantity(result, unit(u))
+    low, high = _limits(step.limit, frame.scope, u)
+    ex.event("search", f"{frame.path}: {_where(label, frame.coords)} = {format_quantity(result, u)}"
              + (f"; first failure at {failed_at}" if failed_at else f"; no failure down to {points[-1]}"),
-             data={"result": None if passing is None else verdict_value, "unit": u, "failed_at": failed_at})
+             data={"result": None if passing is None else result, "unit": u, "failed_at": failed_at})
     ex.store.step(ex.run_id, f"{frame.path}/{label}", "search", started, ex.clock.now(), "ok", None, 1)
-    if passing is None:
+    if passing is None:  # FAIL, not UNKNOWN: the checks ran and failed even at the passing point
+        message = f"{_where(label, frame.coords)}: no passing point: the checks failed already at {failed_at}"
         ex.store.measurement(ex.run_id, frame.path, label, None, u, low, high, FAIL, ex.clock.now(),
                              frame.coords or None, None, ex.dut, message, gate=frame.gate)
         if frame.gate:
             raise StepFailed(FAIL, message)
         return
-    _record(ex, frame, label, verdict_value, u, low, high, ex.clock.now(), None, None, frame.gate)
+    _record(ex, frame, label, result, u, low, high, ex.clock.now(), None, None, frame.gate)
+
+
+def _limits(limit: Any, scope: dict[str, Any], u: str) -> tuple[float | None, float | None]:
+    """A limit's low and high in unit `u`, evaluated in this scope (they may use named values)."""
+    if limit is None:
+        return None, None
+    return (None if limit.low is None else binding.value_in(limit.low, scope, u),
+            None if limit.high is None else binding.value_in(limit.high, scope, u))
 
 
 def _restore(ex: Execution, frame: Frame, role: str, action: str, fixed: dict[str, Any], param: str, u: str,
@@ -477,7 +480,7 @@ def _wait_until(ex: Execution, step: WaitUntilStep, frame: Frame, deadline: floa
         last_read[_label(f"{role}.{name}", conv)] = format_quantity(v, spec.unit or "")
         return unit(spec.unit).to_si(v) if spec.unit else v
 
-    predicate = expr.compile_expr(expr.parse(c.condition), frame.scope, read)
+    predicate = expr.compile_expr(_parsed(c.condition), frame.scope, read)
     label = step.name or f"wait_until {c.condition}"
     while True:
         try:
