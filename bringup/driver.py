@@ -153,6 +153,10 @@ class ActionSpec:
     help: str
     unit: str | None = None  # readings: the unit of the returned value
     idempotent: bool = False  # safe to retry after a garbled or lost reply
+    # the longest the action keeps the runner from its interlocks, in seconds: a number, or the
+    # name of a parameter (in seconds) that says. None: it waits only through `Driver.wait`,
+    # where the interlocks go on reading, so it holds them off no longer than one exchange.
+    holds: float | str | None = None
 
     def signature(self) -> str:
         args = ", ".join(f"{n}: {p.describe()}" for n, p in self.params.items())
@@ -160,7 +164,11 @@ class ActionSpec:
         return f"{self.name}({args}){ret}"
 
 
-def _mark(kind: str, unit_symbol: str | None, idempotent: bool, params: dict[str, Param]) -> Callable:
+def _mark(kind: str, unit_symbol: str | None, idempotent: bool, params: dict[str, Param],
+          holds: float | str | None = None) -> Callable:
+    if isinstance(holds, str) and (holds not in params or params[holds].unit_obj is None
+                                   or params[holds].unit_obj.dimension != "time"):
+        raise TypeError(f"holds={holds!r} must name a parameter declared in seconds")
     for pname, p in params.items():
         if not isinstance(p, Param):
             raise TypeError(f"parameter {pname!r} must be declared with Param(...)")
@@ -176,20 +184,21 @@ def _mark(kind: str, unit_symbol: str | None, idempotent: bool, params: dict[str
             raise TypeError(f"{fn.__qualname__}: declare every parameter with Param (missing {missing}, unknown {extra})")
         fn.__bringup_spec__ = ActionSpec(
             name=fn.__name__, kind=kind, params=dict(params), help=inspect.cleandoc(fn.__doc__ or ""),
-            unit=unit_symbol, idempotent=idempotent)
+            unit=unit_symbol, idempotent=idempotent, holds=holds)
         return fn
 
     return decorate
 
 
-def action(*, idempotent: bool = False, **params: Param) -> Callable:
-    """Mark a method as an action a procedure can `do`."""
-    return _mark("action", None, idempotent, params)
+def action(*, idempotent: bool = False, holds: float | str | None = None, **params: Param) -> Callable:
+    """Mark a method as an action a procedure can `do`. `holds`: see ActionSpec."""
+    return _mark("action", None, idempotent, params, holds)
 
 
-def reading(unit: str | None = None, *, idempotent: bool = True, **params: Param) -> Callable:
+def reading(unit: str | None = None, *, idempotent: bool = True, holds: float | str | None = None,
+            **params: Param) -> Callable:
     """Mark a method as a reading a procedure can `measure`; it returns a float in `unit`."""
-    return _mark("reading", unit if unit is not None else "", idempotent, params)
+    return _mark("reading", unit if unit is not None else "", idempotent, params, holds)
 
 
 @dataclass(frozen=True)
@@ -261,6 +270,10 @@ class Driver:
         self.guardrails = tuple(guardrails)
         self.clock = clock
         self.deadline: float | None = None
+        # how the driver lets clock time pass while the instrument works on its own (a PRBS run, a
+        # boot, a retrain): the runner puts its watched wait here, so that the interlocks keep
+        # reading at their interval whatever action is under way. Alone, time simply passes.
+        self.pause: Callable[[float], bool] = clock.sleep
         # what the driver did that a person should see in the run's record but that is not a
         # result: a retried read on a noisy line, a recovered reply. The runner moves these into
         # the results store as warnings after each call.
@@ -283,6 +296,15 @@ class Driver:
     def telemetry(self) -> dict[str, tuple[float, str]]:
         """Optional: readings worth sampling for the dashboard, {channel: (value, unit)}."""
         return {}
+
+    def wait(self, seconds: float) -> None:
+        """Let `seconds` of clock time pass (never past the step's deadline) while the instrument
+        works: a driver's only way to wait, so that no action holds the interlocks off."""
+        left = self.remaining()
+        if left is not None and left <= 0:
+            raise StepTimeout(f"{self.role}: the step's time ran out")
+        if not self.pause(seconds if left is None else min(seconds, left)):
+            raise DriverError(f"{self.role}: interrupted while waiting on the instrument")
 
     # -- for the runner --------------------------------------------------------------------------
     def remaining(self) -> float | None:

@@ -1,4 +1,5 @@
-"""Interlocks: readings checked at their declared interval, between steps and inside every wait.
+"""Interlocks: readings checked at their declared interval, between steps, inside every wait and
+inside every driver action that lets time pass (`Execution.pause`).
 
 A violation with `on_violation: abort` ends the run through the safe state. An interlock that
 cannot read is not a quiet interlock: `failures` consecutive failed reads count as a violation.
@@ -31,6 +32,12 @@ class MonitorTrip(Abort):
     pass
 
 
+# "one poll": the slack a read may have past its interval and still count as on time. In
+# simulation reads are exact (time moves only in watched waits, cut at every due read); on a bench
+# a read due while a reply is on the wire happens when the reply is in.
+ON_TIME_SLACK_S = 0.05
+
+
 @dataclass
 class Interlock:
     spec: Monitor
@@ -46,6 +53,22 @@ class Interlock:
     after: str | None  # armed only once this phase has passed
     next_due: float = 0.0
     failed_reads: int = 0
+    # what the record says of it (`summary`): how often it read, its worst gap while armed, how
+    # close any reading came to a limit
+    armed: bool = False
+    last_read_t: float | None = None  # the last read while armed, or the moment it was armed
+    reads: int = 0
+    failed_total: int = 0
+    largest_gap: float = 0.0
+    largest_gap_at: float | None = None
+    closest: dict[str, Any] | None = None
+
+    def is_armed(self, ex: "Execution") -> bool:
+        return (not self.during or ex.phase in self.during) and (self.after is None or self.after in ex.passed_phases)
+
+    @property
+    def allowed_gap(self) -> float:
+        return self.every + ON_TIME_SLACK_S
 
 
 def build(monitors: list[Monitor], ex: "Execution") -> list[Interlock]:
@@ -63,12 +86,25 @@ def build(monitors: list[Monitor], ex: "Execution") -> list[Interlock]:
     return out
 
 
+def arm(interlocks: list[Interlock], ex: "Execution", now: float) -> float:
+    """The armed set may have changed (a phase began or ended): an interlock armed just now is
+    read at once and its gap counts from now; one disarmed stops counting. Returns the next due time."""
+    for il in interlocks:
+        armed = il.is_armed(ex)
+        if armed and not il.armed:
+            il.next_due, il.last_read_t, il.failed_reads = now, now, 0
+        elif not armed and il.armed:
+            il.last_read_t, il.failed_reads = None, 0
+        il.armed = armed
+    return min((il.next_due for il in interlocks), default=math.inf)
+
+
 def check_due(interlocks: list[Interlock], ex: "Execution", now: float) -> float:
     """Read every interlock that is due; raise MonitorTrip on a violation. Returns the next due time."""
     next_due = math.inf
     for il in interlocks:
         if now >= il.next_due:
-            if (not il.during or ex.phase in il.during) and (il.after is None or il.after in ex.passed_phases):
+            if il.is_armed(ex):
                 _check(il, ex, now)
             else:
                 il.failed_reads = 0  # disarmed: a later arming starts afresh
@@ -81,32 +117,55 @@ def check_due(interlocks: list[Interlock], ex: "Execution", now: float) -> float
     return next_due
 
 
+def _gap(il: Interlock, ex: "Execution", now: float) -> None:
+    """Count the time since the last read; a late read is said in the record when it happens."""
+    if il.last_read_t is not None:
+        gap = now - il.last_read_t
+        if gap > il.largest_gap:
+            il.largest_gap, il.largest_gap_at = gap, now
+        if gap > il.allowed_gap:
+            ex.event("monitor", f"interlock {il.name} read late: {gap:.6g} s since the last read "
+                                f"(interval {il.every:g} s)", severity="warning",
+                     data={"interlock": il.name, "gap_s": gap, "every_s": il.every})
+    il.last_read_t = now
+    il.armed = True
+
+
+def _closest(il: Interlock, value: float, now: float) -> None:
+    for side, limit in (("high", il.high), ("low", il.low)):
+        if limit is None:
+            continue
+        margin = limit - value if side == "high" else value - limit
+        if il.closest is None or margin < il.closest["margin"]:
+            il.closest = {"value": value, "limit": limit, "side": side, "margin": margin, "t": now}
+
+
 def _check(il: Interlock, ex: "Execution", now: float) -> None:
-    driver = ex.drivers[il.role]
+    _gap(il, ex, now)
     try:
-        driver.deadline = now + max(il.every, 1.0)
-        value = float(driver.call(il.reading, il.args))
+        value = float(ex.guarded(il.role, now + max(il.every, 1.0),
+                                 lambda: ex.drivers[il.role].call(il.reading, il.args)))
     except DriverError as exc:
         value, error = math.nan, str(exc)
     else:
         error = None
-    finally:
-        driver.deadline = None
-        if driver.notes:
-            ex.record_notes(il.role, driver)
+    il.reads += 1
     verdict = judge(value, il.low, il.high)
     ex.store.sample(ex.run_id, "monitor/" + il.name, now, value, il.unit)  # apart from plain telemetry
     if verdict == PASS:
         il.failed_reads = 0
+        _closest(il, value, now)
         return
     if verdict == UNKNOWN:
         il.failed_reads += 1
+        il.failed_total += 1
         if il.failed_reads < il.spec.failures:
             ex.event("monitor", f"interlock {il.name}: cannot read ({error or 'NaN'}), "
                                 f"{il.failed_reads} of {il.spec.failures}", severity="warning")
             return
         why = f"interlock {il.name} cannot read: {error or 'NaN'} ({il.failed_reads} times in a row)"
     else:
+        _closest(il, value, now)
         why = (f"interlock {il.name} = {value:.6g} {il.unit} outside {describe_limits(il.low, il.high, il.unit)}")
     ex.store.measurement(ex.run_id, "monitors/" + il.name, il.name, None if math.isnan(value) else value, il.unit,
                          il.low, il.high, FAIL if verdict == FAIL else UNKNOWN, now, None,
@@ -117,3 +176,13 @@ def _check(il: Interlock, ex: "Execution", now: float) -> None:
     if il.spec.on_violation == "abort":
         raise MonitorTrip(why)
     ex.event("monitor", why, severity="warning")
+
+
+def summary(interlocks: list[Interlock]) -> dict[str, Any]:
+    """What the record keeps of the interlocks (the `interlocks` event; docs/results.md)."""
+    return {"interlocks": [
+        {"name": il.name, "read": f"{il.role}.{il.reading}", "unit": il.unit, "every_s": il.every,
+         "allowed_gap_s": il.allowed_gap, "low": il.low, "high": il.high, "reads": il.reads,
+         "failed_reads": il.failed_total, "largest_gap_s": il.largest_gap, "largest_gap_at_t": il.largest_gap_at,
+         "late": il.largest_gap > il.allowed_gap, "closest": il.closest}
+        for il in interlocks]}

@@ -9,6 +9,7 @@ Exit codes: 0 pass, 1 fail (a gate failed), 2 invalid input (never reaches here)
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 import traceback
@@ -20,7 +21,8 @@ from .clock import Clock
 from .driver import Driver, DriverError
 from .monitors import Abort
 from .procedure import Phase
-from .steps import DEFAULT_STEP_TIMEOUT, Execution, Frame, Reporter, StepFailed, run_step, run_steps
+from .execution import Execution, Reporter
+from .steps import DEFAULT_STEP_TIMEOUT, Frame, StepFailed, run_step, run_steps
 from .validate import Checked
 from .verdict import EXIT_ABORT, EXIT_FAIL, EXIT_PASS, FAIL, PASS, UNKNOWN, worst
 
@@ -75,7 +77,8 @@ class Runner:
         try:
             self._open(ex)
             ex.interlocks = monitors.build(self.proc.monitors, ex)
-            ex.next_monitor_due = self.clock.now() if ex.interlocks else float("inf")
+            ex.watch_drivers()
+            ex.arm()
             if self.telemetry_every:
                 ex.telemetry_every = self.telemetry_every
                 ex.next_telemetry_due = self.clock.now()
@@ -96,6 +99,7 @@ class Runner:
                     self.store.phase(run_id, pid, state=states[pid], t=self.clock.now(),
                                      verdict=UNKNOWN if st == "running" else None, reason=reason)
                     ex.report("phase", {"phase": pid, "state": states[pid], "reason": reason})
+            self._summarise_interlocks(ex)
             self._safe_state(ex, aborted or failed_gate)
             self._close(ex)
             restore()
@@ -139,6 +143,7 @@ class Runner:
             start = self.clock.now()
             states[phase.id] = "running"
             ex.phase = phase.id
+            ex.arm()
             ex.first_failure = None
             self.store.phase(ex.run_id, phase.id, state="running", t=start)
             ex.report("phase", {"phase": phase.id, "state": "running", "attempt": attempt})
@@ -171,9 +176,18 @@ class Runner:
         ex.phase = None
         if state == "passed":
             ex.passed_phases.add(phase.id)
+        ex.arm()
+        self._summarise_interlocks(ex)
         self.store.phase(ex.run_id, phase.id, state=state, t=self.clock.now(), verdict=verdict, reason=reason)
         ex.report("phase", {"phase": phase.id, "state": state, "verdict": verdict, "reason": reason})
         return verdict == PASS, reason
+
+    def _summarise_interlocks(self, ex: Execution) -> None:
+        """How each interlock kept watch so far (reads, worst gap, closest approach): the latest
+        `interlocks` event is what report and dashboard show (docs/results.md)."""
+        if ex.interlocks:
+            self.store.event(ex.run_id, self.clock.now(), "interlocks", "interlock summary",
+                             data=monitors.summary(ex.interlocks))
 
     # -- instruments ------------------------------------------------------------------------------
     def _open(self, ex: Execution) -> None:
@@ -207,7 +221,7 @@ class Runner:
         getattr(self, "_in_safe_state", [False])[0] = True  # further signals must not cut the way out short
         self.clock.clear()  # an abort interrupted the clock; the safe state's own waits must work
         ex.abort_reason = None
-        ex.interlocks = []  # already going safe: an interlock must not abort the way out
+        ex.interlocks, ex.next_monitor_due = [], math.inf  # already going safe: no interlock may abort the way out
         ex.report("safe_state", {"why": why, "steps": len(self.proc.safe_state)})
         ex.event("safe_state", f"safe state: {why or 'end of run'}", durable=True)
         for i, step in enumerate(self.proc.safe_state):

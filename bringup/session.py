@@ -16,7 +16,7 @@ from .driver import Driver
 from .runner import RunResult, Runner
 from .source import InvalidInput, Problem
 from .station import Station, load_station
-from .steps import Reporter
+from .execution import Reporter
 from .validate import Checked, validate
 
 #: The in-memory fake bench (`--station fake`): every role played by a fake driver.
@@ -91,12 +91,13 @@ def open_store(path: str | os.PathLike, prepared: Prepared) -> Any:
 def run(prepared: Prepared, store: Any, *, dut: str = "unknown", reporter: Reporter | None = None,
         meta: dict | None = None, telemetry_every: float | None | str = "auto") -> RunResult:
     """Run a prepared procedure. `telemetry_every`: seconds of run clock between samples of every
-    driver's telemetry() for the dashboard (None: none). "auto": every second on a clock people
-    watch (real, or simulated at a speed), every 10 s on a simulated clock that jumps, where an
-    overnight soak takes seconds and a sample a second would be most of its cost."""
+    driver's telemetry() for the dashboard (None: none). "auto": every second on a real clock,
+    every 10 s on a simulated one, whatever its speed: an overnight soak takes seconds there and a
+    sample a second would be most of its cost, and a read is an event the simulated physics sees,
+    so a speed-dependent interval would make the night depend on --speed."""
     speed = getattr(prepared.clock, "speed", None)
     if telemetry_every == "auto":
-        telemetry_every = 10.0 if getattr(prepared.clock, "simulated", False) and not speed else 1.0
+        telemetry_every = 10.0 if getattr(prepared.clock, "simulated", False) else 1.0
     runner = Runner(prepared.checked, prepared.drivers, prepared.clock, store, dut=dut, reporter=reporter,
                     meta={"station_file": prepared.station.file, "speed": speed,
                           "telemetry_every": telemetry_every, **(meta or {})},

@@ -10,13 +10,12 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import binding, expr, monitors
-from .clock import Clock
-from .driver import ActionSpec, Driver, DriverError, InstrumentUnreachable, StepTimeout
-from .monitors import Abort
+from . import binding, expr
+from .driver import DriverError, StepTimeout
+from .execution import Execution, Reporter
 from .plan import MeasurePlan, plan_measure
 from .procedure import (ComputeStep, DoStep, ForEachStep, MeasureStep, SearchStep, SoakStep, SweepRange, SweepStep,
                         Value, WaitStep, WaitUntilStep)
@@ -39,116 +38,6 @@ class StepFailed(Exception):
 
 class PhaseTimeout(Exception):
     pass
-
-
-Reporter = Callable[[str, dict[str, Any]], None]
-
-
-@dataclass
-class Execution:
-    """Everything a running procedure shares: clock, drivers, store, interlocks, abort flag."""
-
-    clock: Clock
-    store: Any
-    run_id: int
-    drivers: dict[str, Driver]
-    parameters: dict[str, Any]
-    dut: str
-    identities: dict[str, str] = field(default_factory=dict)
-    interlocks: list[monitors.Interlock] = field(default_factory=list)
-    reporter: Reporter | None = None
-    abort_reason: str | None = None
-    phase: str | None = None  # the phase running now (interlocks may be armed only during some)
-    passed_phases: set[str] = field(default_factory=set)  # interlocks may be armed only after one
-    first_failure: str | None = None  # in the running phase, from a step that said `on_fail: continue`
-    lost_roles: set[str] = field(default_factory=set)
-    next_monitor_due: float = math.inf
-    telemetry_every: float = math.inf  # seconds of run clock between telemetry samples
-    next_telemetry_due: float = math.inf
-    plans: dict[int, Any] = field(default_factory=dict)  # id(step) -> MeasurePlan or a compute's unit, from validation
-
-    # -- signals and interlocks -------------------------------------------------------------------
-    def request_abort(self, reason: str) -> None:
-        """Called from a signal handler: set the flag and wake any sleep. Nothing else here."""
-        if self.abort_reason is None:
-            self.abort_reason = reason
-        self.clock.interrupt()
-
-    def tick(self) -> None:
-        """Between steps: honour an abort request, and read the interlocks that are due."""
-        if self.abort_reason is not None:
-            raise Abort(self.abort_reason)
-        if self.interlocks:
-            now = self.clock.now()
-            if now >= self.next_monitor_due:
-                self.next_monitor_due = monitors.check_due(self.interlocks, self, now)
-        if self.next_telemetry_due != math.inf and self.clock.now() >= self.next_telemetry_due:
-            self.sample_telemetry()
-
-    def sample_telemetry(self) -> None:
-        """What each driver offers for the dashboard, into the store; a failing read is skipped."""
-        now = self.clock.now()
-        self.next_telemetry_due = now + self.telemetry_every
-        for role, driver in self.drivers.items():
-            if role in self.lost_roles:
-                continue
-            driver.deadline = now + max(self.telemetry_every, 1.0)
-            try:
-                readings = driver.telemetry()
-            except DriverError:
-                continue  # telemetry is for people watching; the interlocks guard the hardware
-            finally:
-                driver.deadline = None
-            for channel, (value, unit_symbol) in readings.items():
-                self.store.sample(self.run_id, channel, now, value, unit_symbol)
-
-    def wait(self, seconds: float, deadline: float | None = None) -> None:
-        """Let `seconds` pass in short advances, checking interlocks at their interval."""
-        end = self.clock.now() + seconds
-        while True:
-            self.tick()
-            now = self.clock.now()
-            if deadline is not None and now >= deadline and deadline < end:
-                raise StepTimeout("the step's time ran out while waiting")
-            if now >= end:
-                return
-            stop = min(end, self.next_monitor_due, self.next_telemetry_due,
-                       deadline if deadline is not None else math.inf)
-            if not self.clock.sleep(max(stop - now, 0.0)):
-                self.tick()  # raises Abort when the sleep was cut short by one
-                return
-
-    def event(self, kind: str, message: str, severity: str = "info", data: dict | None = None,
-              durable: bool = False) -> None:
-        self.store.event(self.run_id, self.clock.now(), kind, message, severity=severity, data=data, durable=durable)
-        self.report(kind, {"message": message, "severity": severity})
-
-    def report(self, kind: str, data: dict[str, Any]) -> None:
-        if self.reporter is not None:
-            try:
-                self.reporter(kind, data)
-            except Exception:  # a broken view must never stop a run
-                self.reporter = None
-
-    # -- driver calls ---------------------------------------------------------------------------
-    def call(self, role: str, name: str, args: dict[str, Any], deadline: float) -> Any:
-        driver = self.drivers[role]
-        driver.deadline = deadline
-        try:
-            return driver.call(name, args)
-        except InstrumentUnreachable as exc:
-            self.lost_roles.add(role)
-            raise Abort(str(exc)) from None
-        finally:
-            driver.deadline = None
-            if driver.notes:
-                self.record_notes(role, driver)
-
-    def record_notes(self, role: str, driver: Driver) -> None:
-        """The driver's notes (retries and the like) into the run's record, as warnings."""
-        notes, driver.notes = driver.notes, []
-        for note in notes:
-            self.event("instrument", f"{role}: {note}", severity="warning")
 
 
 @dataclass(slots=True)
@@ -258,23 +147,14 @@ def _measure(ex: Execution, step: MeasureStep, frame: Frame, deadline: float | N
     low = m.low if m.low_expr is None else binding.value_in(m.low_expr, frame.scope, m.unit)
     high = m.high if m.high_expr is None else binding.value_in(m.high_expr, frame.scope, m.unit)
     message = None
-    driver = ex.drivers[m.role]
-    driver.deadline = deadline if deadline is not None else t + DEFAULT_STEP_TIMEOUT
     try:
-        value = float(driver.call(m.reading, args))
+        value = float(ex.call(m.role, m.reading, args, deadline if deadline is not None else t + DEFAULT_STEP_TIMEOUT))
         if deadline is not None and clock.now() > deadline:
             raise StepTimeout("no result before the step's deadline")
-    except InstrumentUnreachable as exc:
-        ex.lost_roles.add(m.role)
-        raise Abort(str(exc)) from None
     except StepTimeout as exc:
         value, message = math.nan, f"timed out: {exc}"
     except (DriverError, ValueError, TypeError) as exc:
         value, message = math.nan, f"reading failed: {exc}"
-    finally:
-        driver.deadline = None
-        if driver.notes:
-            ex.record_notes(m.role, driver)
     if step.as_ is not None:
         frame.scope[step.as_] = Quantity(value, unit(m.unit))
     _record(ex, frame, label, value, m.unit, low, high, t, ex.identities.get(m.role), message,

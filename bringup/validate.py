@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import pydantic
 import yaml
 
-from . import binding, expr
+from . import binding, expr, holds
 from .compose import compose
 from .driver import ActionSpec, guardrail_violation
 from .plan import MeasurePlan, plan_measure
@@ -527,6 +527,9 @@ def check(proc: Procedure, doc: Document, station: Station, overrides: dict[str,
     c.monitors(scope)
     c.steps(proc.safe_state, ("safe_state",), scope, safe=True)
     order = c.phases(scope)
+    specs = {role: b.cls.spec() for role, b in station.roles.items()}
+    for loc, message, hint in holds.problems(proc, specs, c.params, order):
+        c.fail(loc, message, hint)
     if c.problems:
         raise InvalidInput(c.problems)
     return Checked(proc, doc, station, c.params, hashlib.sha256(doc.text.encode()).hexdigest(), order, c.plans)

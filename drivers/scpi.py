@@ -32,6 +32,7 @@ import socket
 import threading
 from typing import Any, ClassVar
 
+from bringup.clock import clock_to_wall
 from bringup.driver import Driver, DriverError, InstrumentUnreachable, StepTimeout
 from bringup.units import UnitError, parse_quantity
 
@@ -263,8 +264,9 @@ class VisaDriver(Driver):
                 return self._lose("the instrument closed the connection")
             if self._timeouts >= int(self.options["max_timeouts"]):
                 return self._lose(f"{self._timeouts} timeouts in a row (last: no reply to {command!r} "
-                                  f"within {timeout:.3g} s)")
-            return StepTimeout(f"{self.role}: no reply to {command!r} within {timeout:.3g} s")
+                                  f"within {timeout:.3g} s of wall time)")
+            return StepTimeout(f"{self.role}: no reply to {command!r} within {timeout:.3g} s of wall time "
+                               "(the I/O timeout)")
         if isinstance(exc, OSError) or code in _LOST_CODES:
             return self._lose(f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc))
         return DriverError(f"{self.role}: {command!r} failed: {type(exc).__name__}: {exc}")
@@ -275,13 +277,15 @@ class VisaDriver(Driver):
         return InstrumentUnreachable(self.role, self.resource, why)
 
     def _io_timeout(self, what: str) -> float:
-        """min(option timeout, the step's time left); StepTimeout if none is left."""
+        """The I/O timeout (wall seconds): the option's, or less when the step's time is nearly
+        up; StepTimeout if none is left. On a simulated clock that moves only by sleeps no step
+        time passes during I/O, so there only the option's wall-time guard applies."""
         left = self.remaining()
-        if left is None or left >= self._timeout:
-            return self._timeout
-        if left <= 0:
+        if left is not None and left <= 0:
             raise StepTimeout(f"{self.role}: no time left before the step's deadline for {what!r}")
-        return left
+        if left is None or not getattr(self.clock, "free_running", True):
+            return self._timeout
+        return min(self._timeout, clock_to_wall(self.clock, left))
 
     # -- staying in step ------------------------------------------------------------------------------
     def _peer_closed(self) -> bool:

@@ -96,7 +96,7 @@ class ChipReadings(SledConsoleBase):
     def hbm_train(self, chip: int = 0) -> None:
         """Train every HBM stack of a booted chip; fails naming the stacks that did not calibrate.
         Not repeated blindly: a retrain is a new training, not a retry."""
-        rows = self._rows(f"hbm train {chip}", idempotent=False, extra_s=1.0)
+        rows = self._job(f"hbm train {chip}")
         failed = [f"stack {r.get('stack')}: {r.get('reason') or 'calibration failed'}" for r in rows
                   if r.get("passed") != "1"]
         if not rows or failed:
@@ -127,7 +127,7 @@ class ChipReadings(SledConsoleBase):
     @reading("", chip=CHIP)
     def hbm_bist_failures(self, chip: int = 0) -> float:
         """Run the memory BIST on every stack; how many stacks failed (0 passes)."""
-        rows = self._rows(f"hbm bist {chip}", extra_s=2.0)
+        rows = self._job(f"hbm bist {chip}")
         if not rows:
             raise DriverError(f"{self.role}: chip{chip} BIST reported no stacks")
         return float(sum(r.get("passed") != "1" for r in rows))
@@ -158,7 +158,7 @@ class ChipReadings(SledConsoleBase):
     def stress_check(self, chip: int = -1, duration: float = 1.0) -> float:
         """Run the golden-result compare kernel; how many chips failed it (0 passes: limit {high: 0}).
         A chip that could not run it (not booted, hung) fails."""
-        rows = self._rows(f"stress check {'all' if chip < 0 else chip} {duration:g}", extra_s=duration)
+        rows = self._job(f"stress check {'all' if chip < 0 else chip} {duration:g}")
         if not rows:
             raise DriverError(f"{self.role}: the golden compare reported no chips")
         return float(sum(r.get("passed") != "1" for r in rows))

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
+from bringup.clock import clock_to_wall
 from bringup.driver import Driver, DriverError, InstrumentUnreachable, StepTimeout
 
 from .console_link import (ActionUnconfirmed, ConsoleGarbled, ConsoleLink, ConsolePortError, ConsoleSilent,
@@ -157,32 +158,24 @@ class SledConsoleBase(Driver):
         self.notes.append(f"console retry: {command!r} attempt {attempt} ({why})")
         log.warning("%s: console retry %d for %r: %s", self.role, attempt, command, why)
 
-    def _wall_s(self, clock_s: float) -> float:
-        """Wall seconds that `clock_s` of clock time take: all of them on a real clock, none on a
-        jumping simulated one (the lab answers at once), 1/speed of them at a speed."""
-        if not getattr(self.clock, "simulated", False):
-            return clock_s
-        speed = getattr(self.clock, "speed", None)
-        return clock_s / speed if speed else 0.0
-
-    def _budget(self, extra_s: float) -> Callable[[], float]:
-        """Each attempt's wall time: the reply timeout (plus what the command itself takes), within the step's time."""
+    def _budget(self) -> Callable[[], float]:
+        """Each attempt's wall time: the reply timeout, within the step's time. No command keeps the
+        console longer than a reply takes: long ones run as jobs (`_job`)."""
         def wait() -> float:
-            budget = self._timeout + self._wall_s(extra_s)
+            budget = self._timeout
             left = self.remaining()  # clock seconds
             if left is None:
                 return budget
             if left <= 0:
                 raise StepTimeout(f"{self.role}: no time left before the step's deadline")
-            # the deadline is in clock time; on a jumping simulated clock no clock time passes while
-            # the reply travels, so the last simulated millisecond must not become a wall-time
-            # timeout that counts the console as silent (and lost)
-            if getattr(self.clock, "simulated", False) and not getattr(self.clock, "speed", None):
+            # on a simulated clock that moves only by sleeps no clock time passes while the reply
+            # travels, so the step's deadline cannot shrink the reply timeout (a wall-time guard)
+            if not getattr(self.clock, "free_running", True):
                 return budget
-            return min(budget, self._wall_s(left) if getattr(self.clock, "simulated", False) else left)
+            return min(budget, clock_to_wall(self.clock, left))
         return wait
 
-    def _ask(self, command: str, *, idempotent: bool = True, extra_s: float = 0.0) -> Reply:
+    def _ask(self, command: str, *, idempotent: bool = True) -> Reply:
         """One command, its verified OK reply; anything else raised as the engine's errors."""
         with self._lock:
             if self._link is None:
@@ -190,7 +183,7 @@ class SledConsoleBase(Driver):
                     raise InstrumentUnreachable(self.role, self.resource, self._lost)
                 self.open()
             try:
-                reply = self._link.transact(command, self._budget(extra_s), idempotent=idempotent)
+                reply = self._link.transact(command, self._budget(), idempotent=idempotent)
             except (ConsolePortError, ConsoleSilent) as exc:
                 self._lost = f"the console stopped answering: {exc}"
                 self.close()
@@ -201,8 +194,8 @@ class SledConsoleBase(Driver):
             raise DriverError(f"{self.role}: the sled refused {command!r}: ERR {reply.code} {reply.text}")
         return reply
 
-    def _rows(self, command: str, *, idempotent: bool = True, extra_s: float = 0.0) -> list[dict[str, str]]:
-        return self._ask(command, idempotent=idempotent, extra_s=extra_s).records()
+    def _rows(self, command: str, *, idempotent: bool = True) -> list[dict[str, str]]:
+        return self._ask(command, idempotent=idempotent).records()
 
     def _row(self, command: str, **kw: Any) -> dict[str, str]:
         rows = self._rows(command, **kw)
@@ -212,6 +205,25 @@ class SledConsoleBase(Driver):
 
     def _do(self, command: str, *, idempotent: bool = False) -> None:
         self._ask(command, idempotent=idempotent)
+
+    def _job(self, command: str) -> list[dict[str, str]]:
+        """A long command (PRBS run, HBM training or BIST, golden compare) as a BMC job: start it,
+        let its time pass in the runner's watched wait, collect its reply (docs/console.md, jobs).
+        Starting is an action (never sent twice); collecting is a read."""
+        started = self._row(f"start {command}", idempotent=False)
+        job = started.get("job", "")
+        left = self._num(started, "done_in", f"start {command}")
+        while True:
+            if left > 0:
+                self.wait(left)
+            rows = self._rows(f"job {job}")
+            state = rows[0].get("state") if rows else None
+            if state == "done":
+                return rows[1:]
+            if state != "running":
+                raise DriverError(f"{self.role}: job {job} ({command!r}) answered {rows[:1]!r}, not its state")
+            # the BMC's clock and ours agree in simulation; on a bench its job may end a little later
+            left = max(self._num(rows[0], "left_s", f"job {job}"), self._poll)
 
     # -- values ---------------------------------------------------------------------------------------
     def _num(self, row: dict[str, str], key: str, command: str = "") -> float:
@@ -232,11 +244,6 @@ class SledConsoleBase(Driver):
         """` <chip>`, or nothing for every chip (-1)."""
         return "" if chip < 0 else f" {chip}"
 
-    def _sleep(self, seconds_: float) -> None:
-        """Let clock time pass between polls; an abort (interrupted clock) ends the wait."""
-        if not self.clock.sleep(seconds_):
-            raise DriverError(f"{self.role}: interrupted while waiting on the sled")
-
     def _wait_for(self, what: str, timeout_s: float, check: Callable[[], str | None]) -> None:
         """Poll `check` (None: done; text: not yet, and why) until done, `timeout_s` of clock time, or the step's end."""
         end = self.clock.now() + timeout_s
@@ -252,7 +259,7 @@ class SledConsoleBase(Driver):
             left = self.remaining()
             if left is not None and left <= 0:
                 raise StepTimeout(f"{self.role}: the step's time ran out waiting for {what}: {state}")
-            self._sleep(min(self._poll, max(end - self.clock.now(), 0.0)))
+            self.wait(min(self._poll, max(end - self.clock.now(), 0.0)))
 
 
 def _serial_for_url(url: str, **kw: Any) -> Any:

@@ -144,10 +144,11 @@ class LinkReadings(SledConsoleBase):
     def prbs_ber(self, port: int, pattern: str = "PRBS31", confidence: float = 95.0, chip: int = 0,
                  lane: int = -1, duration: float = 30.0) -> float:
         """Upper bound of a mesh lane's bit error rate at a confidence (worst lane of the port when lane is -1).
-        Every lane's checker runs at once for `duration`, so give the step a timeout longer than that.
+        Every lane's checker runs at once for `duration` (a BMC job: the interlocks keep reading
+        meanwhile), so give the step a timeout longer than that.
         A checker that could not lock gives 1.0."""
         command = f"mesh prbs {chip} {port} {'all' if lane < 0 else lane} {pattern} {duration:g}"
-        rows = self._rows(command, extra_s=duration)
+        rows = self._job(command)
         if not rows:
             raise DriverError(f"{self.role}: no lanes in the reply to {command!r}")
         worst = 0.0
@@ -184,5 +185,5 @@ class LinkReadings(SledConsoleBase):
         """Every lane's BER bound of a port (1.0 for a lane whose checker did not lock), for reports."""
         command = f"mesh prbs {chip} {port} all {pattern} {duration:g}"
         return [ber_upper_bound(self._num(r, "bits", command), int(self._num(r, "errors", command)), confidence)
-                if self._flag(r, "locked", command) else 1.0 for r in self._rows(command, extra_s=duration)]
+                if self._flag(r, "locked", command) else 1.0 for r in self._job(command)]
 

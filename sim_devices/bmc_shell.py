@@ -19,6 +19,7 @@ from typing import Any, Callable
 from . import codec, pmbus
 from .bmc_format import (E_INTERNAL, E_NO_SUCH, E_PMBUS, E_STATE, E_UNKNOWN, E_USAGE, Answer, ConsoleError,
                          record)
+from .bmc_jobs import Jobs
 from .bmc_links import LinkCommands
 
 VCORE_RANGE = (0.3, 1.0)      # the BMC's own limits on `vcore`, volts
@@ -44,6 +45,9 @@ HELP = [
     "stress check [chip] [seconds]        golden-result compare",
     "vcore <volts> [chip] | freq <hz> [chip]",
     "log [since]                          event log from a clock time",
+    "start <command>                      run a long command (hbm train|bist, mesh prbs, stress check)",
+    "                                     as a job: answers job=<id> done_in=<seconds> at once",
+    "job <id>                             a job's state (running, left_s) or, when done, its reply",
     "last <tag>                           the reply to tagged command <tag> again",
 ]
 
@@ -62,12 +66,18 @@ class BmcShell(LinkCommands):
             "coolant": self._coolant, "rail": self._rail, "pmbus": self._pmbus, "sensors": self._sensors,
             "pll": self._pll, "boot": self._boot, "health": self._health, "hbm": self._hbm,
             "pcie": self._pcie, "mesh": self._mesh, "stress": self._stress, "vcore": self._vcore,
-            "freq": self._freq, "log": self._log,
+            "freq": self._freq, "log": self._log, "job": lambda args: self.jobs.collect(args),
         }
+        self.jobs = Jobs(sled.now)
 
     def execute(self, line: str) -> Answer:
         """Run one command line; never raises (a failure is an ERR answer)."""
         words = line.split()
+        if words and words[0].lower() == "start":
+            if len(words) < 2:
+                return Answer(code=E_USAGE, text="usage: start <command>")
+            with self.lock:  # the job's start and its answer's due time are one moment of the sled
+                return self.jobs.start(self.execute(" ".join(words[1:])))
         handler = self._commands.get(words[0].lower()) if words else None
         if handler is None:
             return Answer(code=E_UNKNOWN, text=f"unknown command {words[0]!r}; try 'help'")

@@ -256,10 +256,12 @@ class ConsoleServer:
         return not self._stopping.is_set()
 
     def _stall_wall_s(self, stall_s: float) -> float:
-        if not getattr(self.clock, "simulated", False):
-            return stall_s
-        speed = getattr(self.clock, "speed", None)
-        return stall_s / speed if speed else stall_s * self.jump_stall_scale
+        """A stall is wall time on the line; where clock time moves only by sleeps (any --speed of
+        `bringup run`) it stands still meanwhile, and the stall is scaled down to keep runs short."""
+        if not getattr(self.clock, "free_running", True):
+            return stall_s * self.jump_stall_scale
+        speed = getattr(self.clock, "speed", None) if getattr(self.clock, "simulated", False) else None
+        return stall_s / speed if speed else stall_s
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -288,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second")
     parser.add_argument("--vin", type=float, default=12.0, help="volts on the sled's input (0: unpowered)")
     args = parser.parse_args(argv)
-    clock = SimClock(speed=args.speed)
+    clock = SimClock(speed=args.speed, free_running=True)  # a person types at it: time runs by itself
     sled = Sled.from_yaml(args.sled, clock, args.seed) if args.sled else Sled(None, clock, args.seed)
     sled.set_input(args.vin)
     with ConsoleServer(sled) as server:

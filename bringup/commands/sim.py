@@ -60,9 +60,12 @@ def embedded_station() -> Station:
 
 @contextmanager
 def embedded_lab(*, sled_file: str | None = None, seed: int = 0, faults: tuple[str, ...] = (),
-                 speed: float | None = None) -> Iterator[Any]:
-    """A lab built (not yet serving) on a simulated clock; `lab.start()` opens its ports."""
-    lab = _lab(sled_file, seed, faults, SimClock(speed=speed))
+                 speed: float | None = None, free_running: bool = False) -> Iterator[Any]:
+    """A lab built (not yet serving) on a simulated clock; `lab.start()` opens its ports.
+
+    The embedded lab shares the run's clock, which moves only as the run lets time pass (at most
+    `speed` times wall time); a served lab's clients keep real clocks, so its time runs by itself."""
+    lab = _lab(sled_file, seed, faults, SimClock(speed=speed, free_running=free_running))
     try:
         yield lab
     finally:
@@ -115,7 +118,7 @@ def serve_command(sled_file: str | None, faults: tuple[str, ...], speed: float, 
     """
     if speed <= 0:
         raise click.BadParameter("must be positive", param_hint="--speed")
-    with embedded_lab(sled_file=sled_file, seed=seed, faults=faults, speed=speed) as lab:
+    with embedded_lab(sled_file=sled_file, seed=seed, faults=faults, speed=speed, free_running=True) as lab:
         lab.start()
         text = lab.station_yaml("sim-served").replace("clock: simulated", "clock: real")
         if station_out:

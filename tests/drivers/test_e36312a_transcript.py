@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bringup.clock import SimClock
+from bringup.clock import RealClock, SimClock
 from bringup.driver import DriverError, Guardrail, InstrumentUnreachable, StepTimeout
 from bringup.drivers.e36312a import KeysightE36312A
 from visa_transcript import TIMEOUT, Transcript
@@ -134,8 +134,15 @@ def test_a_success_resets_the_timeout_count():
         d.current(1)
 
 
+class _StoppedWallClock(RealClock):
+    """A real clock frozen at one instant, so the time left before a deadline is exact."""
+
+    def now(self) -> float:
+        return 1000.0
+
+
 def test_the_steps_deadline_shortens_the_session_timeout_and_none_left_sends_nothing():
-    clock = SimClock()
+    clock = _StoppedWallClock()
     d, t = psu([(b"MEAS:VOLT? (@1)\n", b"+5.0E+00\n")], clock=clock)
     d.deadline = clock.now() + 0.25
     assert d.voltage(1) == 5.0
@@ -144,6 +151,17 @@ def test_the_steps_deadline_shortens_the_session_timeout_and_none_left_sends_not
     with pytest.raises(StepTimeout, match="no time left"):
         d.voltage(1)
     assert t.done
+
+
+def test_on_a_simulated_clock_the_steps_deadline_never_shortens_the_wall_time_io_timeout():
+    """Simulated time moves only by sleeps, never during I/O: a step with 0.25 s of simulated time
+    left still gets the instrument's whole wall-time timeout (at --speed 50 it once got 5 ms and
+    a healthy sled aborted at open)."""
+    for clock in (SimClock(), SimClock(speed=50.0)):
+        d, t = psu([(b"MEAS:VOLT? (@1)\n", b"+5.0E+00\n")], clock=clock)
+        d.deadline = clock.now() + 0.25
+        assert d.voltage(1) == 5.0
+        assert t.resources[0].timeouts[-1] == 2000
 
 
 def test_a_refused_connection_is_unreachable_naming_role_and_address():

@@ -154,12 +154,28 @@ def test_a_dropped_byte_is_caught_by_the_length():
     assert "shorter than its stated length" in d.retries[0].why
 
 
-def test_a_long_test_whose_reply_was_lost_is_not_run_again():
-    lanes = reply(2, ["lane=0 pattern=PRBS31 seconds=30 bits=3e12 errors=0 locked=1 after_fec=1"])
-    d, port = driver([(cmd(2, "mesh prbs 0 1 0 PRBS31 30"), lanes[:-30]), (b"\n", PROMPT),
-                      (cmd(3, "last 2"), lanes)])
+def test_a_long_test_whose_start_reply_was_lost_is_not_started_again():
+    started = reply(2, ["job=7 done_in=30.0"])
+    lanes = ["lane=0 pattern=PRBS31 seconds=30 bits=3e12 errors=0 locked=1 after_fec=1"]
+    d, port = driver([(cmd(2, "start mesh prbs 0 1 0 PRBS31 30"), started[:-20]), (b"\n", PROMPT),
+                      (cmd(3, "last 2"), started),
+                      (cmd(4, "job 7"), reply(4, ["job=7 state=done", *lanes]))])
     assert d.prbs_ber(1, lane=0) < 1e-12
-    assert sum(b"mesh prbs" in w for w in port.written) == 1
+    assert sum(b"start mesh prbs" in w for w in port.written) == 1
+
+
+def test_a_long_test_is_a_job_whose_time_passes_in_the_drivers_pause_not_on_the_line():
+    """Start, let the time pass (the runner watches its interlocks meanwhile), collect; a job that
+    is still running is asked again after the time it says it has left."""
+    lanes = ["lane=0 pattern=PRBS31 seconds=60 bits=6e12 errors=0 locked=1 after_fec=1"]
+    d, port = driver([(cmd(2, "start mesh prbs 0 1 all PRBS31 60"), reply(2, ["job=3 done_in=60.0"])),
+                      (cmd(3, "job 3"), reply(3, ["job=3 state=running left_s=1.5"])),
+                      (cmd(4, "job 3"), reply(4, ["job=3 state=done", *lanes]))])
+    paused: list[float] = []
+    d.pause = lambda seconds: paused.append(seconds) or d.clock.sleep(seconds)
+    assert d.prbs_ber(1, duration=60.0) < 1e-12
+    assert paused == [60.0, 1.5] and d.clock.now() == 61.5
+    assert not port.pairs
 
 
 def test_a_read_that_never_reached_the_console_is_sent_again():
@@ -278,9 +294,11 @@ def test_max_tj_is_nan_when_any_sensor_has_failed():
 def test_prbs_ber_bound_at_the_asked_confidence_and_an_unlocked_checker_fails():
     lanes = ["lane=0 pattern=PRBS31 seconds=30 bits=3e12 errors=0 locked=1 after_fec=1",
              "lane=1 pattern=PRBS31 seconds=30 bits=3e12 errors=2 locked=1 after_fec=1"]
-    d, _ = driver([(cmd(2, "mesh prbs 0 1 all PRBS31 30"), reply(2, lanes)),
-                   (cmd(3, "mesh prbs 0 2 0 PRBS31 30"), reply(3, [lanes[0]])),
-                   (cmd(4, "mesh prbs 0 3 all PRBS7 10"), reply(4, ["lane=0 bits=0 errors=0 locked=0"]))])
+    def job(tag: int, command: str, n: int, rows: list[str]) -> list[tuple[bytes, bytes]]:
+        return [(cmd(tag, f"start {command}"), reply(tag, [f"job={n} done_in=30.0"])),
+                (cmd(tag + 1, f"job {n}"), reply(tag + 1, [f"job={n} state=done", *rows]))]
+    d, _ = driver(job(2, "mesh prbs 0 1 all PRBS31 30", 1, lanes) + job(4, "mesh prbs 0 2 0 PRBS31 30", 2, [lanes[0]])
+                  + job(6, "mesh prbs 0 3 all PRBS7 10", 3, ["lane=0 bits=0 errors=0 locked=0"]))
     worst = d.prbs_ber(1, "PRBS31", 95.0)
     assert worst == pytest.approx(6.2958 / 3e12, rel=1e-4)      # chi2(0.95, 6) / 2N: two errors
     assert d.prbs_ber(2, lane=0) == pytest.approx(-math.log(0.05) / 3e12, rel=1e-9)  # zero errors
