@@ -100,7 +100,8 @@ def _located(doc: Document, err: dict[str, Any]) -> Problem:
         return doc.problem(loc, f"{where}: '{err.get('input')}' is not a name of the form role.action",
                            "e.g. psu.set or sled.max_tj")
     msg = str(err["msg"]).removeprefix("Value error, ")
-    return doc.problem(loc, f"{where}: {msg}")
+    hint = getattr((err.get("ctx") or {}).get("error"), "hint", "")  # an ExprError knows what to do about it
+    return doc.problem(loc, f"{where}: {msg}", hint)
 
 
 # -- semantics -----------------------------------------------------------------------------------
