@@ -12,6 +12,11 @@ mistake is reported in the file and at the line where it was written. Including 
 
 A file included twice (directly or through another fragment) counts once: fragments can each
 include the power-on they need and still compose into one run.
+
+An included file must resolve (symlinks followed) inside the including file's folder: a
+procedure from someone else cannot make the validator open `../../etc/passwd` or
+`/proc/self/environ`. Such an include is refused before anything is opened, naming what was
+written, not where it leads. Cycles are refused as well.
 """
 
 from __future__ import annotations
@@ -97,11 +102,19 @@ def compose(top: Procedure, top_doc: Document, load: Any) -> tuple[Procedure, Do
 def _collect(proc: Procedure, doc: Document, load: Any, out: list, seen: set[Path], stack: list[Path],
              problems: list[Problem]) -> None:
     here = Path(doc.file).resolve()
+    folder = here.parent
     seen.add(here)
     stack.append(here)
     for k, name in enumerate(proc.include):
         shown = Path(os.path.normpath(Path(doc.file).parent / name))  # as the user wrote it, for messages
-        path = shown.resolve()
+        path = shown.resolve()  # follows symlinks; reads no file
+        if not path.is_relative_to(folder):
+            # refused before anything is opened, and without echoing where it leads: a procedure from a
+            # colleague must not be able to read /proc/self/environ or ~/.ssh into an error message
+            problems.append(doc.problem(("include", k), f"include {name}: outside this procedure's folder",
+                                        "an included file must be in the including file's folder or below it "
+                                        "(no '..', no absolute path elsewhere, no symlink out); copy it there"))
+            continue
         if path in stack:
             chain = " -> ".join(p.name for p in stack[stack.index(path):] + [path])
             problems.append(doc.problem(("include", k), f"include cycle: {chain}", "remove one of the includes"))
