@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import pydantic
 import yaml
 
-from . import binding, expr
+from . import binding, bounds, expr
 from .compose import compose
 from .driver import ActionSpec, guardrail_violation
 from .plan import MeasurePlan, plan_measure
@@ -307,7 +307,7 @@ class _Checker:
                     dims = {p.dimension for p in points if isinstance(p, Quantity)}
                     if len(dims) > 1:
                         self.fail(aloc, f"sweep axis '{name}' mixes {', '.join(sorted(dims))}")
-                if not points:
+                if not points and not isinstance(axis, SweepRange):  # a bad range is reported already
                     self.fail(aloc, f"sweep axis '{name}' has no points")
                 inner[name] = points or [0]
             self.steps(step.steps, loc + ("steps",), inner)
@@ -411,7 +411,8 @@ class _Checker:
             first = {n: v[0] for n, v in scope.items()}
             return binding.range_axis(axis, first)
         except (ValueError, KeyError) as exc:
-            self.fail(loc + ("step",), f"sweep: {exc}")
+            self.fail(loc + ("step",), f"sweep: {exc}", "a larger step or a narrower range" if "too many" in str(exc)
+                      else "")
             return []
 
     def condition(self, text: str, loc: Loc, scope: dict[str, list[Any]]) -> None:
@@ -528,6 +529,7 @@ def check(proc: Procedure, doc: Document, station: Station, overrides: dict[str,
     c.monitors(scope)
     c.steps(proc.safe_state, ("safe_state",), scope, safe=True)
     order = c.phases(scope)
+    c.problems.extend(bounds.check(proc, doc, c.params, overrides or {}))
     if c.problems:
         raise InvalidInput(c.problems)
     return Checked(proc, doc, station, c.params, hashlib.sha256(doc.text.encode()).hexdigest(), order, c.plans)
