@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import pydantic
 import yaml
 
-from . import binding, bounds, expr
+from . import binding, bounds, expr, salvage
 from .compose import compose
 from .driver import ActionSpec, guardrail_violation
 from .plan import MeasurePlan, plan_measure
@@ -52,7 +52,10 @@ class Checked:
 # -- structure -----------------------------------------------------------------------------------
 def load_procedure(path: str | Path, text: str | None = None) -> tuple[Procedure, Document]:
     """A procedure file, with everything it includes merged in (see bringup/compose.py)."""
-    proc, doc = _load_one(path, text)
+    try:
+        proc, doc = _load_one(path, text)
+    except salvage.PartlyRead as partial:
+        salvage.compose_rest(partial, lambda p, d: compose(p, d, _load_one))
     return compose(proc, doc, _load_one)
 
 
@@ -61,10 +64,16 @@ def _load_one(path: str | Path, text: str | None = None) -> tuple[Procedure, Doc
     if not isinstance(doc.data, dict):
         raise InvalidInput([doc.problem((), "a procedure is a mapping with 'procedure', 'requires' and 'phases'",
                                         "see docs/procedures.md")])
+    data = normalise(doc.data)
     try:
-        proc = Procedure.model_validate(normalise(doc.data))
+        proc = Procedure.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise InvalidInput([_located(doc, e) for e in exc.errors(include_url=False)]) from None
+        errors = exc.errors(include_url=False)
+        problems = [_located(doc, e) for e in errors]
+        rest = salvage.remainder(data, errors, _strip_tags)  # one unreadable step must not hide the others
+        if rest is None:
+            raise InvalidInput(problems) from None
+        raise salvage.PartlyRead(problems, rest[0], doc, rest[1]) from None
     return proc, doc
 
 
@@ -94,8 +103,7 @@ def _located(doc: Document, err: dict[str, Any]) -> Problem:
         parent = "/".join(map(str, loc[:-1])) or "the procedure"
         return doc.problem(loc, f"'{loc[-1]}' is required in {parent}", f"add '{loc[-1]}:'")
     if kind == "step_kind":
-        return doc.problem(loc, "a step needs exactly one of: " + ", ".join(STEP_KINDS),
-                           "e.g. '- do: psu.output' or '- measure: sled.max_tj'")
+        return doc.problem(loc, *salvage.step_kind_problem(err.get("input")))
     if kind == "string_pattern_mismatch":
         return doc.problem(loc, f"{where}: '{err.get('input')}' is not a name of the form role.action",
                            "e.g. psu.set or sled.max_tj")
@@ -537,7 +545,10 @@ def check(proc: Procedure, doc: Document, station: Station, overrides: dict[str,
 
 def validate(procedure_path: str | Path, station: Station, overrides: dict[str, str] | None = None) -> Checked:
     """Load and check a procedure file against a station. Raises InvalidInput, never touches hardware."""
-    proc, doc = load_procedure(procedure_path)
+    try:
+        proc, doc = load_procedure(procedure_path)
+    except salvage.PartlyRead as partial:  # schema problems: check the rest too, report all at once
+        raise salvage.report(partial, lambda: check(partial.procedure, partial.document, station, overrides)) from None
     return check(proc, doc, station, overrides)
 
 
