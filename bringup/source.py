@@ -201,7 +201,7 @@ def _construct(node: yaml.Node, loc: Loc, doc: Document, problems: list[Problem]
     try:
         if node.tag == yaml_core.STR:
             return node.value
-        if node.style is None and yaml_core.is_core(node.tag, node.value):
+        if not node.style and yaml_core.is_core(node.tag, node.value):  # plain: None (Python) or "" (libyaml)
             return yaml_core.core_value(node.tag, node.value)
         constructor = yaml.SafeLoader.yaml_constructors.get(node.tag)
         if constructor is None:

@@ -96,7 +96,7 @@ class _Composer:
     def __init__(self) -> None:
         self.anchors: dict[str, yaml.Node] = {}
         self.size: dict[int, int] = {}  # id(node) -> nodes it expands to, itself included
-        self.height: dict[int, int] = {}  # id(node) -> levels it expands to (a scalar is 1)
+        self.height: dict[int, int] = {}  # id(node) -> levels of collections it expands to (a scalar: 0)
         self.open: list[yaml.Node] = []  # collections being composed, outermost first
         self.total = 0  # nodes of the document so far, every alias expanded
         self.root: yaml.Node | None = None
@@ -116,7 +116,7 @@ class _Composer:
                 self.alias(event)
             elif isinstance(event, ScalarEvent):
                 node = yaml.ScalarNode(_resolve(event), event.value, event.start_mark, event.end_mark, event.style)
-                self.add(node, event, 1, 1)
+                self.add(node, event, 1, 0)
             elif isinstance(event, CollectionStartEvent):
                 self.start(event)
             elif isinstance(event, CollectionEndEvent):
