@@ -119,6 +119,7 @@ class _Checker:
         self.problems: list[Problem] = []
         self.params = self._parameters(overrides)
         self.plans: dict[int, Any] = {}  # measure steps' plans; compute steps' units
+        self.extremes: dict[int, Any] = {}  # a loop axis's smallest and largest value (binding.representatives)
 
     def fail(self, loc: Loc, message: str, hint: str = "", key: bool = False) -> None:
         self.problems.append(self.doc.problem(loc, message, hint, key))
@@ -197,7 +198,9 @@ class _Checker:
                           "arguments are checked against the station's guardrails before anything runs",
                           "use a parameter, or a 'search' step to move a setting point by point")
                 return
-        combos = itertools.product(*(scope[n] for n in used))
+        selectors = {k for g in rails for k, _ in g.where}
+        combos = itertools.product(*(binding.representatives(s, raw, n, scope[n], selectors, self.extremes)
+                                     for n in used))
         for i, combo in enumerate(combos):
             if i >= _MAX_COMBINATIONS:
                 break

@@ -272,3 +272,21 @@ def test_time_spans_are_accepted_exactly_within_their_bounds(amount, symbol, wha
     else:
         text, ok = one_step(f"wait: 1 s\n        timeout: {text_value}"), 0 < s <= 30 * 86400
     assert (not _outcome(text)) == ok, text
+
+
+def test_a_long_sweep_is_checked_against_guardrails_by_its_extremes_not_point_by_point(monkeypatch):
+    from bringup import binding
+    calls = []
+    real = binding.convert_args
+    monkeypatch.setattr(binding, "convert_args", lambda *a: calls.append(1) or real(*a))
+    step = "- do: psu.set\n            with: {channel: 1, voltage: \"{v}\", current_limit: 1 A}\n"
+    text = one_step("sweep: {v: {from: 0 V, to: 9.999 V, step: 1 mV}}\n        steps:\n" + "          " +
+                    "          ".join([step] * 200))
+    assert _outcome(text) == []
+    assert len(calls) == 200 * 2  # 10,000 points x 200 steps would be 2,000,000 conversions (minutes)
+
+
+def test_one_value_past_a_guardrail_in_the_middle_of_a_loop_is_still_refused():
+    [p] = _outcome(one_step("for_each: {v: [1 V, 2 V, 14 V, 3 V, 4 V]}\n        steps:\n"
+                            "          - do: psu.set\n            with: {channel: 1, voltage: \"{v}\", current_limit: 1 A}"))
+    assert "voltage = 14 V is above the station limit" in p.message
