@@ -12,6 +12,11 @@ mistake is reported in the file and at the line where it was written. Including 
 
 A file included twice (directly or through another fragment) counts once: fragments can each
 include the power-on they need and still compose into one run.
+
+An included file must resolve (symlinks followed) inside the including file's folder: a
+procedure from someone else cannot make the validator open `../../etc/passwd` or
+`/proc/self/environ`. Such an include is refused before anything is opened, naming what was
+written, not where it leads. Cycles are refused as well.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .procedure import Procedure
+from .salvage import PartlyRead
 from .source import Document, InvalidInput, Loc, Problem
 
 
@@ -58,9 +64,10 @@ def compose(top: Procedure, top_doc: Document, load: Any) -> tuple[Procedure, Do
         return top, top_doc
     files: list[tuple[Procedure, Document]] = []
     problems: list[Problem] = []
-    _collect(top, top_doc, load, files, seen=set(), stack=[], problems=problems)
-    if problems:
-        raise InvalidInput(problems)
+    partial: list[PartlyRead] = []  # fragments with schema problems whose rest is still checked
+    _collect(top, top_doc, load, files, seen=set(), stack=[], problems=problems, partial=partial)
+    if len(problems) > sum(len(p.problems) for p in partial):
+        raise InvalidInput(problems)  # a missing or refused file: checking the rest would mislead
     phases, requires, parameters = [], {}, {}
     origins: dict[Loc, tuple[Document, Loc]] = {}
     safe_state, monitors = top.safe_state, top.monitors
@@ -84,24 +91,34 @@ def compose(top: Procedure, top_doc: Document, load: Any) -> tuple[Procedure, Do
         for name, p in proc.parameters.items():
             parameters[name] = p  # later files (the including one last) win
             origins[("parameters", name)] = (doc, ("parameters", name))
-    if problems:
+    if len(problems) > sum(len(p.problems) for p in partial):
         raise InvalidInput(problems)
     merged = top.model_copy(update={"phases": phases, "requires": requires, "parameters": parameters,
                                     "safe_state": safe_state, "monitors": monitors})
     # the hash of a composite covers every file it is made of, so a changed fragment is a new procedure
     text = "\n".join(f"# --- {d.file}\n{d.text}" for _, d in files)
     composed = ComposedDocument(top_doc.file, top_doc.data, top_doc.marks, top_doc.key_marks, text, origins)
+    if partial:
+        raise PartlyRead(problems, merged, composed, set().union(*(p.unread_names for p in partial)))
     return merged, composed
 
 
 def _collect(proc: Procedure, doc: Document, load: Any, out: list, seen: set[Path], stack: list[Path],
-             problems: list[Problem]) -> None:
+             problems: list[Problem], partial: list[PartlyRead]) -> None:
     here = Path(doc.file).resolve()
+    folder = here.parent
     seen.add(here)
     stack.append(here)
     for k, name in enumerate(proc.include):
         shown = Path(os.path.normpath(Path(doc.file).parent / name))  # as the user wrote it, for messages
-        path = shown.resolve()
+        path = shown.resolve()  # follows symlinks; reads no file
+        if not path.is_relative_to(folder):
+            # refused before anything is opened, and without echoing where it leads: a procedure from a
+            # colleague must not be able to read /proc/self/environ or ~/.ssh into an error message
+            problems.append(doc.problem(("include", k), f"include {name}: outside this procedure's folder",
+                                        "an included file must be in the including file's folder or below it "
+                                        "(no '..', no absolute path elsewhere, no symlink out); copy it there"))
+            continue
         if path in stack:
             chain = " -> ".join(p.name for p in stack[stack.index(path):] + [path])
             problems.append(doc.problem(("include", k), f"include cycle: {chain}", "remove one of the includes"))
@@ -114,9 +131,13 @@ def _collect(proc: Procedure, doc: Document, load: Any, out: list, seen: set[Pat
             continue
         try:
             inner, inner_doc = load(shown)
+        except PartlyRead as exc:
+            problems.extend(exc.problems)
+            partial.append(exc)
+            inner, inner_doc = exc.procedure, exc.document
         except InvalidInput as exc:
             problems.extend(exc.problems)
             continue
-        _collect(inner, inner_doc, load, out, seen, stack, problems)
+        _collect(inner, inner_doc, load, out, seen, stack, problems, partial)
     stack.pop()
     out.append((proc, doc))

@@ -32,6 +32,17 @@ class ExprError(ValueError):
         self.offset, self.hint = offset, hint
 
 
+class TooComplex(ExprError):
+    """Past the bounds that keep the (recursive) parser, checker and closures far from Python's stack
+    limit, whatever a file holds. The shipped expressions are under 80 characters, 6 levels deep."""
+
+
+MAX_LENGTH = 1000
+MAX_NESTING = 32  # parentheses (calls included), signs and `not` inside one another
+MAX_DEPTH = 64  # levels of the tree: a chain a + b + c + ... is one level per operator
+_SPLIT = "split it: compute parts with 'compute:' steps and name them with 'as:'"
+
+
 @dataclass(frozen=True)
 class Tok:
     kind: str  # num name op str end
@@ -136,6 +147,12 @@ class _Parser:
         self.text = text
         self.toks = tokenize(text)
         self.i = 0
+        nesting = run = 0
+        for t in self.toks:  # before parsing: the parser recurses once per level
+            run = run + 1 if t.text in ("-", "+", "not") else 0
+            nesting += (t.text == "(") - (t.text == ")")
+            if nesting + run > MAX_NESTING:
+                raise TooComplex(f"nested more than {MAX_NESTING} deep (parentheses, signs, 'not')", t.pos, _SPLIT)
 
     def peek(self) -> Tok:
         return self.toks[self.i]
@@ -262,7 +279,26 @@ class _Parser:
 def parse(text: str) -> Node:
     if not isinstance(text, str) or not text.strip():
         raise ExprError("empty expression")
-    return _Parser(text).parse()
+    if len(text) > MAX_LENGTH:
+        raise TooComplex(f"the expression is {len(text):,} characters long (at most {MAX_LENGTH:,})", MAX_LENGTH, _SPLIT)
+    node = _Parser(text).parse()
+    todo = [(node, 1)]
+    while todo:  # the depth of the tree, without recursion
+        n, depth = todo.pop()
+        if depth > MAX_DEPTH:
+            raise TooComplex(f"more than {MAX_DEPTH} operators deep", n.pos, _SPLIT)
+        todo.extend((k, depth + 1) for k in _children(n))
+    return node
+
+
+def _children(n: Node) -> tuple[Node, ...]:
+    if isinstance(n, Unary):
+        return (n.operand,)
+    if isinstance(n, Binary):
+        return (n.left, n.right)
+    if isinstance(n, Call):
+        return n.args
+    return tuple(a for _, a in n.args) if isinstance(n, Read) else ()
 
 
 # -- checking ------------------------------------------------------------------------------------
@@ -381,17 +417,8 @@ def _exp(x: float) -> float:
 def walk(node: Node):
     """Every node of an expression, depth first."""
     yield node
-    if isinstance(node, Read):
-        for _, a in node.args:
-            yield from walk(a)
-    elif isinstance(node, Unary):
-        yield from walk(node.operand)
-    elif isinstance(node, Binary):
-        yield from walk(node.left)
-        yield from walk(node.right)
-    elif isinstance(node, Call):
-        for a in node.args:
-            yield from walk(a)
+    for child in _children(node):
+        yield from walk(child)
 
 
 def readings_in(node: Node) -> list[Read]:

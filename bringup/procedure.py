@@ -57,8 +57,8 @@ def _parse_value(raw: Any) -> Value:
         source = m.group(1) if m else text
         try:
             return Value(text, None, expr.parse(source))
-        except expr.ExprError:
-            if m or any(op in text for op in "*/()<>=") or re.match(IDENT, text):
+        except expr.ExprError as exc:
+            if m or isinstance(exc, expr.TooComplex) or any(op in text for op in "*/()<>=") or re.match(IDENT, text):
                 raise
             raise unit_error from None
 
@@ -111,7 +111,7 @@ def _expression(text: str, what: str) -> str:
     try:
         expr.parse(text)
     except expr.ExprError as exc:
-        raise ValueError(f"{exc} (at column {exc.offset + 1} of the {what})") from None
+        raise expr.ExprError(f"{exc} (at column {exc.offset + 1} of the {what})", exc.offset, exc.hint) from None
     return text
 
 

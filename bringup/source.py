@@ -6,16 +6,15 @@ say where (file:line:col), what is wrong and what would fix it, and all of them 
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
 
-try:  # libyaml is several times faster; both keep marks
-    _Loader = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - depends on how PyYAML was built
-    _Loader = yaml.SafeLoader
+from . import yaml_core
 
 Loc = tuple[Any, ...]  # a path into the document: ("phases", 0, "steps", 2, "with", "voltage")
 
@@ -70,29 +69,85 @@ class Document:
         return Problem(self.file, line, col, message, hint)
 
 
+MAX_BYTES = 4 * 1024 * 1024  # one file; every shipped procedure and station together is under 30 KB
+
+# Unicode format characters that draw nothing or reorder what is drawn (bidirectional overrides and
+# isolates, zero-width characters): with them, text displays differently from what runs ("Trojan Source").
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
+                        "\ufff9-\ufffb\U000e0000-\U000e007f]")
+_SHOWN = 10  # invisible characters reported one by one; a file full of them needs no more to be understood
+
+
+def _read(path: str | Path, what: str) -> str:
+    name = str(path)
+    try:
+        with open(path, "rb") as f:  # a bounded read: /dev/zero or a 50 MB file costs MAX_BYTES, no more
+            raw = f.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise InvalidInput([Problem(name, 1, 1, f"{what} not found", "check the path")]) from None
+    except IsADirectoryError:
+        raise InvalidInput([Problem(name, 1, 1, f"{what} is a directory, not a YAML file")]) from None
+    except OSError as exc:
+        raise InvalidInput([Problem(name, 1, 1, f"cannot read {what}: {exc.strerror}")]) from None
+    if b"\x00" in raw:
+        raise InvalidInput([Problem(name, 1, 1, f"{what} is binary, not YAML text", "give the .yaml file")])
+    if len(raw) > MAX_BYTES:
+        raise InvalidInput([_too_large(name, raw[:MAX_BYTES], what)])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InvalidInput([Problem(name, line, 1, f"{what} is not UTF-8 text (byte 0x{raw[exc.start]:02x})",
+                                    "save it as UTF-8")]) from None
+
+
+def _too_large(name: str, head: bytes, what: str) -> Problem:
+    line = head.count(b"\n") + 1
+    col = len(head) - (head.rfind(b"\n") + 1) + 1
+    return Problem(name, line, col, f"{what} is larger than {MAX_BYTES // (1024 * 1024)} MiB; reading stopped here",
+                   "a procedure is a few kilobytes; is this the right file? Repeat steps with for_each or sweep, "
+                   "and split a large procedure into files joined with include:")
+
+
+def _invisible(name: str, text: str) -> list[Problem]:
+    problems = []
+    for k, m in enumerate(_INVISIBLE.finditer(text)):
+        if m.start() == 0 and m.group() == "\ufeff":
+            continue  # a byte-order mark at the very start is how some editors save UTF-8
+        if k == _SHOWN:
+            problems.append(Problem(name, *_line_col(text, m.start()), "more invisible control characters follow"))
+            break
+        ch = m.group()
+        problems.append(Problem(name, *_line_col(text, m.start()),
+                                f"invisible Unicode control character U+{ord(ch):04X} "
+                                f"({unicodedata.name(ch, 'format character')}): the text around it displays "
+                                "differently from what runs",
+                                "delete it: retype the name or value around it by hand"))
+    return problems
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
 def load_yaml(path: str | Path, text: str | None = None, what: str = "file") -> Document:
-    """Parse a YAML file safely. Raises InvalidInput (never a traceback) for anything unreadable."""
+    """Parse a YAML file safely and within bounds (see bringup/yaml_core.py).
+
+    Raises InvalidInput (never a traceback, a hang or a MemoryError) for anything unreadable."""
     name = str(path)
     if text is None:
-        try:
-            raw = Path(path).read_bytes()
-        except FileNotFoundError:
-            raise InvalidInput([Problem(name, 1, 1, f"{what} not found", "check the path")]) from None
-        except IsADirectoryError:
-            raise InvalidInput([Problem(name, 1, 1, f"{what} is a directory, not a YAML file")]) from None
-        except OSError as exc:
-            raise InvalidInput([Problem(name, 1, 1, f"cannot read {what}: {exc.strerror}")]) from None
-        if b"\x00" in raw:
-            raise InvalidInput([Problem(name, 1, 1, f"{what} is binary, not YAML text", "give the .yaml file")])
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = raw[: exc.start].count(b"\n") + 1
-            raise InvalidInput([Problem(name, line, 1, f"{what} is not UTF-8 text (byte 0x{raw[exc.start]:02x})",
-                                        "save it as UTF-8")]) from None
+        text = _read(path, what)
+    elif len(text) > MAX_BYTES:
+        raise InvalidInput([_too_large(name, text[:MAX_BYTES].encode(), what)])
+    found = _invisible(name, text)
+    if found:
+        raise InvalidInput(found)
     doc = Document(name, None, text=text)
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        node = yaml_core.compose(text)
+    except yaml_core.Refused as exc:
+        raise InvalidInput([Problem(name, exc.line, exc.col, exc.message, exc.hint)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -117,7 +172,11 @@ _scalar = yaml.SafeLoader.__new__(yaml.SafeLoader)  # reused for resolving scala
 
 
 def _construct(node: yaml.Node, loc: Loc, doc: Document, problems: list[Problem]) -> Any:
+    """Plain data from a node graph that yaml_core bounded: its expansion is small and shallow."""
     doc.marks[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if node.tag not in (yaml_core.MAP, yaml_core.SEQ) and not isinstance(node, yaml.ScalarNode):
+        problems.append(Problem(doc.file, *doc.marks[loc], f"unsupported YAML tag {node.tag}", "remove the tag"))
+        return None
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for knode, vnode in node.value:
@@ -140,8 +199,10 @@ def _construct(node: yaml.Node, loc: Loc, doc: Document, problems: list[Problem]
     if isinstance(node, yaml.SequenceNode):
         return [_construct(v, loc + (i,), doc, problems) for i, v in enumerate(node.value)]
     try:
-        if node.tag in ("tag:yaml.org,2002:str",):
+        if node.tag == yaml_core.STR:
             return node.value
+        if not node.style and yaml_core.is_core(node.tag, node.value):  # plain: None (Python) or "" (libyaml)
+            return yaml_core.core_value(node.tag, node.value)
         constructor = yaml.SafeLoader.yaml_constructors.get(node.tag)
         if constructor is None:
             problems.append(Problem(doc.file, node.start_mark.line + 1, node.start_mark.column + 1,

@@ -18,6 +18,7 @@ Moving a procedure from the simulator to a bench changes only this file.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,10 @@ def station_from_document(doc: Document) -> Station:
     if clock not in ("real", "simulated"):
         problems.append(doc.problem(("clock",), f"clock must be 'real' or 'simulated', not {clock!r}"))
     speed = data.get("speed")
-    if speed is not None and (isinstance(speed, bool) or not isinstance(speed, (int, float)) or speed <= 0):
-        problems.append(doc.problem(("speed",), f"speed must be a positive number (a multiple of wall time), not {speed!r}"))
+    if speed is not None and (isinstance(speed, bool) or not isinstance(speed, (int, float)) or
+                              not 0 < speed < math.inf):
+        problems.append(doc.problem(("speed",), f"speed must be a positive number (a multiple of wall time), not {speed!r}",
+                                    "e.g. speed: 10 (ten times wall time)"))
     roles_raw = data.get("roles")
     roles: dict[str, RoleBinding] = {}
     if not isinstance(roles_raw, dict) or not roles_raw:
@@ -162,9 +165,13 @@ def _guardrails(doc: Document, loc: tuple, raw: Any, cls: type[Driver], problems
                         raise UnitError(f"give a unit, such as '{value} {u.symbol}'")
                     if u is not None and q.dimension != u.dimension:
                         raise UnitError(f"{q} is a {q.dimension}; {pname} is a {u.dimension}")
+                    if not math.isfinite(q.value):  # a NaN bound compares false: it would forbid nothing
+                        raise UnitError(f"{q} is not a finite number")
                     lim[key] = q.si if u is not None else q.value
                 except UnitError as exc:
-                    problems.append(doc.problem(rloc + (pname, side), f"bad guardrail for {pname}: {exc}"))
+                    example = f"'13 {p.unit_obj.symbol}'" if p.unit_obj else "a number"
+                    problems.append(doc.problem(rloc + (pname, side), f"bad guardrail for {pname}: {exc}",
+                                                f"a guardrail is a real, finite limit, such as {example}"))
             out.append(Guardrail(pname, lim["low"], lim["high"], where,
                                  p.unit_obj.dimension if p.unit_obj else "number"))
     return tuple(out)

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import pydantic
 import yaml
 
-from . import binding, expr, holds
+from . import binding, bounds, expr, holds, salvage
 from .compose import compose
 from .driver import ActionSpec, guardrail_violation
 from .plan import MeasurePlan, plan_measure
@@ -52,7 +52,10 @@ class Checked:
 # -- structure -----------------------------------------------------------------------------------
 def load_procedure(path: str | Path, text: str | None = None) -> tuple[Procedure, Document]:
     """A procedure file, with everything it includes merged in (see bringup/compose.py)."""
-    proc, doc = _load_one(path, text)
+    try:
+        proc, doc = _load_one(path, text)
+    except salvage.PartlyRead as partial:
+        salvage.compose_rest(partial, lambda p, d: compose(p, d, _load_one))
     return compose(proc, doc, _load_one)
 
 
@@ -61,10 +64,16 @@ def _load_one(path: str | Path, text: str | None = None) -> tuple[Procedure, Doc
     if not isinstance(doc.data, dict):
         raise InvalidInput([doc.problem((), "a procedure is a mapping with 'procedure', 'requires' and 'phases'",
                                         "see docs/procedures.md")])
+    data = normalise(doc.data)
     try:
-        proc = Procedure.model_validate(normalise(doc.data))
+        proc = Procedure.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise InvalidInput([_located(doc, e) for e in exc.errors(include_url=False)]) from None
+        errors = exc.errors(include_url=False)
+        problems = [_located(doc, e) for e in errors]
+        rest = salvage.remainder(data, errors, _strip_tags)  # one unreadable step must not hide the others
+        if rest is None:
+            raise InvalidInput(problems) from None
+        raise salvage.PartlyRead(problems, rest[0], doc, rest[1]) from None
     return proc, doc
 
 
@@ -94,13 +103,13 @@ def _located(doc: Document, err: dict[str, Any]) -> Problem:
         parent = "/".join(map(str, loc[:-1])) or "the procedure"
         return doc.problem(loc, f"'{loc[-1]}' is required in {parent}", f"add '{loc[-1]}:'")
     if kind == "step_kind":
-        return doc.problem(loc, "a step needs exactly one of: " + ", ".join(STEP_KINDS),
-                           "e.g. '- do: psu.output' or '- measure: sled.max_tj'")
+        return doc.problem(loc, *salvage.step_kind_problem(err.get("input")))
     if kind == "string_pattern_mismatch":
         return doc.problem(loc, f"{where}: '{err.get('input')}' is not a name of the form role.action",
                            "e.g. psu.set or sled.max_tj")
     msg = str(err["msg"]).removeprefix("Value error, ")
-    return doc.problem(loc, f"{where}: {msg}")
+    hint = getattr((err.get("ctx") or {}).get("error"), "hint", "")  # an ExprError knows what to do about it
+    return doc.problem(loc, f"{where}: {msg}", hint)
 
 
 # -- semantics -----------------------------------------------------------------------------------
@@ -110,6 +119,7 @@ class _Checker:
         self.problems: list[Problem] = []
         self.params = self._parameters(overrides)
         self.plans: dict[int, Any] = {}  # measure steps' plans; compute steps' units
+        self.extremes: dict[int, Any] = {}  # a loop axis's smallest and largest value (binding.representatives)
 
     def fail(self, loc: Loc, message: str, hint: str = "", key: bool = False) -> None:
         self.problems.append(self.doc.problem(loc, message, hint, key))
@@ -188,7 +198,9 @@ class _Checker:
                           "arguments are checked against the station's guardrails before anything runs",
                           "use a parameter, or a 'search' step to move a setting point by point")
                 return
-        combos = itertools.product(*(scope[n] for n in used))
+        selectors = {k for g in rails for k, _ in g.where}
+        combos = itertools.product(*(binding.representatives(s, raw, n, scope[n], selectors, self.extremes)
+                                     for n in used))
         for i, combo in enumerate(combos):
             if i >= _MAX_COMBINATIONS:
                 break
@@ -306,7 +318,7 @@ class _Checker:
                     dims = {p.dimension for p in points if isinstance(p, Quantity)}
                     if len(dims) > 1:
                         self.fail(aloc, f"sweep axis '{name}' mixes {', '.join(sorted(dims))}")
-                if not points:
+                if not points and not isinstance(axis, SweepRange):  # a bad range is reported already
                     self.fail(aloc, f"sweep axis '{name}' has no points")
                 inner[name] = points or [0]
             self.steps(step.steps, loc + ("steps",), inner)
@@ -410,7 +422,8 @@ class _Checker:
             first = {n: v[0] for n, v in scope.items()}
             return binding.range_axis(axis, first)
         except (ValueError, KeyError) as exc:
-            self.fail(loc + ("step",), f"sweep: {exc}")
+            self.fail(loc + ("step",), f"sweep: {exc}", "a larger step or a narrower range" if "too many" in str(exc)
+                      else "")
             return []
 
     def condition(self, text: str, loc: Loc, scope: dict[str, list[Any]]) -> None:
@@ -527,6 +540,7 @@ def check(proc: Procedure, doc: Document, station: Station, overrides: dict[str,
     c.monitors(scope)
     c.steps(proc.safe_state, ("safe_state",), scope, safe=True)
     order = c.phases(scope)
+    c.problems.extend(bounds.check(proc, doc, c.params, overrides or {}))
     specs = {role: b.cls.spec() for role, b in station.roles.items()}
     for loc, message, hint in holds.problems(proc, specs, c.params, order):
         c.fail(loc, message, hint)
@@ -537,7 +551,10 @@ def check(proc: Procedure, doc: Document, station: Station, overrides: dict[str,
 
 def validate(procedure_path: str | Path, station: Station, overrides: dict[str, str] | None = None) -> Checked:
     """Load and check a procedure file against a station. Raises InvalidInput, never touches hardware."""
-    proc, doc = load_procedure(procedure_path)
+    try:
+        proc, doc = load_procedure(procedure_path)
+    except salvage.PartlyRead as partial:  # schema problems: check the rest too, report all at once
+        raise salvage.report(partial, lambda: check(partial.procedure, partial.document, station, overrides)) from None
     return check(proc, doc, station, overrides)
 
 
