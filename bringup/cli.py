@@ -180,10 +180,14 @@ def schema(station: str | None) -> None:
 @main.command()
 @click.argument("name", required=False)
 def drivers(name: str | None) -> None:
-    """List the drivers this installation ships, with every action and reading."""
-    from .schema import describe_drivers
+    """List the drivers this installation ships, with every action and reading (NAME: just that one)."""
+    from .schema import NoSuchDriver, describe_drivers
 
-    click.echo(describe_drivers(name))
+    try:
+        click.echo(describe_drivers(name))
+    except NoSuchDriver as exc:  # a typo is bad input like any other: say what exists, exit 2
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
 
 
 def _add_result_commands() -> None:

@@ -10,6 +10,7 @@ what a field takes, the shorthand steps and the models' cross-field rules are pu
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Callable
 
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
@@ -133,19 +134,34 @@ def procedure_schema(st: Any = None) -> dict[str, Any]:
     return schema
 
 
+class NoSuchDriver(LookupError):
+    """`bringup drivers NAME` for a name this installation does not ship."""
+
+
+def _describe(name: str, cls: type) -> list[str]:
+    doc = (cls.__doc__ or "").strip()
+    lines = [f"{name}  ({cls.kind})  {doc.splitlines()[0] if doc else ''}".rstrip()]
+    if cls.option_defaults:
+        lines.append("  options: " + ", ".join(f"{k}={v!r}" for k, v in cls.option_defaults.items()))
+    for spec in cls.spec().values():
+        lines.append(f"  {'do     ' if spec.kind == 'action' else 'measure'} {spec.signature()}")
+        if spec.help:
+            lines.append(f"          {spec.help.splitlines()[0]}")
+    return lines
+
+
 def describe_drivers(only: str | None = None) -> str:
-    lines: list[str] = []
-    for name, cls in _driver_classes().items():
-        if only and only != name:
-            continue
-        lines.append(f"{name}  ({cls.kind})  {(cls.__doc__ or '').strip().splitlines()[0] if cls.__doc__ else ''}")
-        if cls.option_defaults:
-            lines.append("  options: " + ", ".join(f"{k}={v!r}" for k, v in cls.option_defaults.items()))
-        for spec in cls.spec().values():
-            lines.append(f"  {'do     ' if spec.kind == 'action' else 'measure'} {spec.signature()}")
-            if spec.help:
-                lines.append(f"          {spec.help.splitlines()[0]}")
-        lines.append("")
-    if only and not lines:
-        return f"no driver named {only!r}"
-    return "\n".join(lines).rstrip()
+    """Every shipped driver's actions and readings; with `only`, one driver (a short name, or an import
+    path `package.module:Class` as a station file may give). Raises NoSuchDriver naming the known ones."""
+    if only is None:
+        return "\n\n".join("\n".join(_describe(n, c)) for n, c in _driver_classes().items())
+    from bringup.drivers import BUILTIN, UnknownDriver, resolve
+
+    if only in BUILTIN or ":" in only:
+        try:
+            return "\n".join(_describe(only, resolve(only)))
+        except UnknownDriver as exc:
+            raise NoSuchDriver(f"{exc}; known drivers: {', '.join(BUILTIN)}") from None
+    close = difflib.get_close_matches(only, list(BUILTIN), n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    raise NoSuchDriver(f"no driver named {only!r}; {hint}known drivers: {', '.join(BUILTIN)}")
