@@ -82,7 +82,8 @@ def validate(procedure: str, station: str | None, params: tuple[str, ...]) -> No
 @click.argument("procedure", type=click.Path(dir_okay=False))
 @click.option("--station", "-s", type=click.Path(dir_okay=False), help=STATION_HELP)
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="override a parameter")
-@click.option("--dut", default="unknown", show_default=True, help="serial number of the device under test")
+@click.option("--dut", default="unknown", show_default=True,
+              help="serial number of the device under test (exports without one use the serial the sled reports)")
 @click.option("--store", type=click.Path(dir_okay=False), help="results database (default: $BRINGUP_STORE or "
               "./bringup-results/runs.sqlite)")
 @click.option("--speed", type=float, help="simulated stations: run at this multiple of wall time "
