@@ -82,7 +82,8 @@ def validate(procedure: str, station: str | None, params: tuple[str, ...]) -> No
 @click.argument("procedure", type=click.Path(dir_okay=False))
 @click.option("--station", "-s", type=click.Path(dir_okay=False), help=STATION_HELP)
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="override a parameter")
-@click.option("--dut", default="unknown", show_default=True, help="serial number of the device under test")
+@click.option("--dut", default="unknown", show_default=True,
+              help="serial number of the device under test (exports without one use the serial the sled reports)")
 @click.option("--store", type=click.Path(dir_okay=False), help="results database (default: $BRINGUP_STORE or "
               "./bringup-results/runs.sqlite)")
 @click.option("--speed", type=float, help="simulated stations: run at this multiple of wall time "
@@ -180,10 +181,14 @@ def schema(station: str | None) -> None:
 @main.command()
 @click.argument("name", required=False)
 def drivers(name: str | None) -> None:
-    """List the drivers this installation ships, with every action and reading."""
-    from .schema import describe_drivers
+    """List the drivers this installation ships, with every action and reading (NAME: just that one)."""
+    from .schema import NoSuchDriver, describe_drivers
 
-    click.echo(describe_drivers(name))
+    try:
+        click.echo(describe_drivers(name))
+    except NoSuchDriver as exc:  # a typo is bad input like any other: say what exists, exit 2
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
 
 
 def _add_result_commands() -> None:

@@ -2,7 +2,8 @@
 
 Reads the store only (safe while a run is writing). The terminal views need nothing beyond
 bringup; `--png DIR` needs matplotlib (`pip install 'bringup[plot]'`) and also draws the
-telemetry of every soak.
+telemetry of every soak. Every picture is drawn from a data object (`Shmoo`, `VminChart`,
+`SoakChart`) built from the stored rows, which is what the tests compare with the store.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import click
 
 from ..export import write_file
 from ..plots import group_by_test, run_shmoos, shmoo_text, soak_series, soak_windows, vmin_text
+from ..plots.vmin import VminChart, search_charts, shmoo_chart
 from ..report import resolve_run
 from .results import ResultsProblem, _reading, _store_option
 
@@ -36,19 +38,23 @@ def plot_command(run: str | None, store: Path | None, png_dir: Path | None, asci
 
     RUN is an id from `bringup runs`, or "latest" (the default). A shmoo is any test measured
     over a voltage coordinate (and usually a frequency one) in a sweep; each chip gets its own.
+    Vmin is the run's Vmin search results when it has a search, else the edge each shmoo implies.
     """
     with _reading(store) as reader:
         run_id = resolve_run(reader, run)
-        groups = group_by_test(run_shmoos(reader, run_id))
+        measurements = reader.measurements(run_id)
+        groups = group_by_test(run_shmoos(reader, run_id, measurements))
+        charts = vmin_charts(reader, run_id, measurements, groups)
         pictures: list[tuple[str, bytes]] = []
         if png_dir is not None:
-            pictures = _pictures(reader, run_id, groups)
-        if not groups:
+            pictures = _pictures(reader, run_id, groups, charts)
+        if not groups and not charts:
             click.echo(f"run {run_id} has no measurement over a voltage sweep: no shmoo or Vmin to draw")
         for items in groups.values():
             for s in items:
                 click.echo(shmoo_text(s))
-            click.echo(vmin_text(items, _ascii_default() if ascii_only is None else ascii_only))
+        for chart in charts:
+            click.echo(vmin_text(chart, _ascii_default() if ascii_only is None else ascii_only))
         if png_dir is not None:
             try:
                 png_dir.mkdir(parents=True, exist_ok=True)
@@ -62,18 +68,25 @@ def plot_command(run: str | None, store: Path | None, png_dir: Path | None, asci
                 click.echo(f"run {run_id} has no shmoo and no soak: no PNG written")
 
 
-def _pictures(reader, run_id: int, groups: dict) -> list[tuple[str, bytes]]:
+def vmin_charts(reader, run_id: int, measurements: list[dict], groups: dict) -> list[VminChart]:
+    """The search's results when the run searched (one chart per search); else one per shmoo group."""
+    return search_charts(reader, run_id, measurements) or [shmoo_chart(items) for items in groups.values()]
+
+
+def _pictures(reader, run_id: int, groups: dict, charts: list[VminChart]) -> list[tuple[str, bytes]]:
     """Every PNG, drawn before any is written, so a missing matplotlib writes nothing."""
-    from ..plots.png import PlotsUnavailable, shmoo_png, slug, soak_png, vmin_png
-    from ..plots.telemetry import soak_measurements
+    from ..plots.png import PlotsUnavailable, require_matplotlib, shmoo_png, slug, soak_png, vmin_png
+    from ..plots.telemetry import soak_chart, soak_measurements
 
     out = []
     try:
+        require_matplotlib()
         for (path, test, condition), items in groups.items():
             for s in items:
                 chip = f"chip{s.chip}" if s.chip is not None else ""
                 out.append((f"shmoo-{slug(path, test, condition, chip)}.png", shmoo_png(s)))
-            out.append((f"vmin-{slug(path, test, condition)}.png", vmin_png(items)))
+        for chart in charts:
+            out.append((f"vmin-{slug(chart.path, chart.test, chart.condition)}.png", vmin_png(chart)))
         seen: dict[str, int] = {}
         for window in soak_windows(reader, run_id):
             series = soak_series(reader, run_id, window)
@@ -82,7 +95,7 @@ def _pictures(reader, run_id: int, groups: dict) -> list[tuple[str, bytes]]:
                 seen[window.phase] = seen.get(window.phase, 0) + 1
                 n = seen[window.phase]
                 name = f"soak-{slug(window.phase)}" + (f"-{n}" if n > 1 else "")
-                out.append((f"{name}.png", soak_png(window, series, marks)))
+                out.append((f"{name}.png", soak_png(soak_chart(window, series, marks))))
     except PlotsUnavailable as exc:
         raise ResultsProblem(str(exc)) from exc
     return out

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from ..store import FAIL, PASS, UNKNOWN, StoreReader
 from ..units import UnitError, parse_quantity
+from .search import without_probes
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ def _quantity(key: str, raw: object) -> tuple[str, float] | None:
     return None
 
 
-def _pick(coords: dict, dimension: str, hint: str) -> tuple[str, float] | None:
+def coordinate(coords: dict, dimension: str, hint: str) -> tuple[str, float] | None:
+    """(name, SI value) of the coordinate of this dimension, preferring one whose name holds `hint`."""
     found = [(k, q[1]) for k, v in coords.items() if (q := _quantity(k, v)) and q[0] == dimension]
     if not found:
         return None
@@ -113,10 +115,10 @@ def shmoos(measurements: list[dict]) -> list[Shmoo]:
     found: dict[tuple, Shmoo] = {}
     for m in measurements:
         coords = m["coords"] or {}
-        volt = _pick(coords, "voltage", "volt")
+        volt = coordinate(coords, "voltage", "volt")
         if volt is None:
             continue
-        freq = _pick(coords, "frequency", "freq")
+        freq = coordinate(coords, "frequency", "freq")
         chip = None if coords.get("chip") is None else str(coords["chip"])
         skip = {volt[0], "chip", "t"} | ({freq[0]} if freq else set())
         condition = ", ".join(f"{k}={v}" for k, v in coords.items() if k not in skip)
@@ -134,8 +136,10 @@ def _worse(a: str | None, b: str) -> str:
     return b if a is None or order[b] > order[a] else a
 
 
-def run_shmoos(reader: StoreReader, run_id: int) -> list[Shmoo]:
-    return shmoos(reader.measurements(run_id))
+def run_shmoos(reader: StoreReader, run_id: int, measurements: list[dict] | None = None) -> list[Shmoo]:
+    """The run's shmoos; a Vmin search's probes are not shmoo points (see plots/vmin.py)."""
+    measurements = reader.measurements(run_id) if measurements is None else measurements
+    return shmoos(without_probes(reader, run_id, measurements))
 
 
 def group_by_test(items: list[Shmoo]) -> dict[tuple[str, str, str], list[Shmoo]]:

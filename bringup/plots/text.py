@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..store import FAIL, PASS, UNKNOWN
 from .shmoo import Shmoo, format_hertz, format_volts
+from .vmin import VminChart
 
 MARK = {PASS: "*", FAIL: ".", UNKNOWN: "?"}
 LEGEND = "* pass  . fail  ? unknown  (blank) not tested"
@@ -44,26 +45,32 @@ def _vmin_cell(v) -> str:
     return ("<=" if not v.edge else "") + f"{v.volts:.3f}"
 
 
-def vmin_text(group: list[Shmoo], ascii_only: bool = False) -> str:
-    """Vmin per frequency for every chip of one test, with a bar scaled over the voltages swept."""
-    first = group[0]
-    title = f"{first.path} / {first.test}" + (f" [{first.condition}]" if first.condition else "")
-    volts = [v for s in group for v in s.voltages]
-    lo, hi = min(volts), max(volts)
+def vmin_text(chart: VminChart, ascii_only: bool = False) -> str:
+    """Vmin per frequency for every chip, with a bar scaled over the chart's span (a shmoo: the
+    voltages swept; a search: its results and limit)."""
+    lo, hi = chart.span or (0.0, 0.0)
     fill = "#" if ascii_only else "\u2588"
     rows = []
-    for s in group:
-        for f, vm in s.vmin().items():
-            who = f"chip {s.chip}" if s.chip is not None else ""
+    for chip, points in chart.chips.items():
+        who = f"chip {chip}" if chip is not None else ""
+        for p in points:
+            vm = p.vmin
             if vm.volts is None:
-                value, bar = "none", f"fails at {format_volts(s.voltages[0])}, the highest tested"
+                value, bar = "none", ("no passing point" if chart.source == "search"
+                                      else f"fails at {format_volts(hi)}, the highest tested")
             else:
                 value = ("<= " if not vm.edge else "") + format_volts(vm.volts)
                 n = round(BAR * (vm.volts - lo) / (hi - lo)) if hi > lo else BAR
-                bar = "|" + fill * n + " " * (BAR - n) + "|" + ("" if vm.edge else "  passes at every voltage tested")
-            rows.append((format_hertz(f), who, value, bar))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = [f"Vmin per frequency: {title}", f"  bar: {format_volts(lo)} .. {format_volts(hi)}"]
+                floor = "no failure down to the lowest point tried" if chart.source == "search" \
+                    else "passes at every voltage tested"
+                bar = "|" + fill * n + " " * (BAR - n) + "|" + ("" if vm.edge else f"  {floor}")
+            rows.append((format_hertz(p.frequency), who, value, bar))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)] if rows else [0, 0, 0]
+    lines = [f"Vmin per frequency: {chart.title}", f"  bar: {format_volts(lo)} .. {format_volts(hi)}"]
+    if chart.high is not None or chart.low is not None:
+        lines.append("  limit: " + " and ".join(t for t in (chart.low is not None and f">= {format_volts(chart.low)}",
+                                                          chart.high is not None and f"<= {format_volts(chart.high)}")
+                                                  if t))
     for r in rows:
         lines.append(("  " + "  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3]).rstrip())
     return "\n".join(lines) + "\n"

@@ -2,7 +2,8 @@
 
 How bring-up maps onto STDF (docs/ci.md has the table for people):
 - parts: one per chip (a measurement's `chip` coordinate), PART_ID `<DUT serial>-chip<N>`;
-  measurements without a chip belong to the DUT itself, PART_ID `<DUT serial>`. All parts are
+  measurements without a chip belong to the DUT itself, PART_ID `<DUT serial>`. The DUT serial
+  is `--dut`, else the serial the sled reported when it was opened (`bringup/dut.py`). All parts are
   written on head 1, site 1, one PIR ... PRR after another.
 - tests: one per (step path, measurement name without the chip); TEST_NUM from
   `numbering.number_tests`, so it is the same in every run of the procedure. A reading with
@@ -13,7 +14,9 @@ How bring-up maps onto STDF (docs/ci.md has the table for people):
   "test not executed"; a part of a run that did not finish is flagged "abnormal end" in its
   PRR with its pass/fail marked invalid; every phase's state and reason is a DTR `PHASE ...`.
 - bins: hard 1 PASS, 2 FAIL, 3 INCOMPLETE (an UNKNOWN reading, or not every test ran); soft
-  1 PASS, 2 INCOMPLETE, 3 UNKNOWN, 100+i FAIL in the i-th phase (the first the part failed in).
+  1 PASS, 2 INCOMPLETE, 3 UNKNOWN, 4 FAIL interlock (an interlock tripped: the part is judged by
+  the abort it caused), 5 FAIL safe state, 6 FAIL outside any phase, 100+i FAIL in the i-th
+  phase (the first the part failed in). Every bin a part gets has its SBR and a name.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from .. import __version__
+from ..dut import dut_serial
 from ..junit import attempt_of
 from ..store import FAIL, PASS, UNKNOWN, StoreReader, UnknownRun
 from .numbering import StdfTest, chip_of, identify, number_tests
@@ -34,6 +38,12 @@ INCOMPLETE = "INCOMPLETE"
 HARD_BINS = {PASS: (1, "P", "PASS"), FAIL: (2, "F", "FAIL"), UNKNOWN: (3, "F", "INCOMPLETE"),
              INCOMPLETE: (3, "F", "INCOMPLETE")}
 NOT_FINISHED = frozenset({"aborted", "interrupted", "running", "error"})
+# soft bins of a failure outside the phases, by the first part of its path ("monitors/sled.max_tj")
+OUTSIDE_PHASES = {"monitors": (4, "FAIL interlock"), "safe_state": (5, "FAIL safe state")}
+OTHER_FAIL = (6, "FAIL outside any phase")
+SOFT_BIN_NAMES = {1: "PASS", 2: "INCOMPLETE", 3: "UNKNOWN",
+                  **{n: name for n, name in [*OUTSIDE_PHASES.values(), OTHER_FAIL]}}
+FIRST_PHASE_BIN = 100
 
 # PTR/FTR TEST_FLG bits (STDF V4 p. 47)
 _FAILED, _NO_PASS_FAIL, _NOT_EXECUTED, _TIMEOUT, _UNRELIABLE, _INVALID = 0x80, 0x40, 0x10, 0x08, 0x04, 0x02
@@ -75,8 +85,9 @@ class Part:
 class StdfRun:
     """One run's records, gathered and judged; `encode()` gives the file's bytes."""
 
-    def __init__(self, run: dict, phases: list[dict], measurements: list[dict]) -> None:
+    def __init__(self, run: dict, phases: list[dict], measurements: list[dict], events: list[dict] = ()) -> None:
         self.run, self.phases, self.ms = run, phases, measurements
+        self.dut = dut_serial(run, list(events))
         self.keys = [identify(m) for m in measurements]
         self.key_of = {m["id"]: k for m, k in zip(measurements, self.keys)}
         self.numbers = number_tests(self.keys)
@@ -92,7 +103,7 @@ class StdfRun:
 
     # -- parts and their verdicts -----------------------------------------------------------
     def _parts(self) -> list[Part]:
-        dut = self.run["dut"]
+        dut = self.dut
         parts: dict[str | None, Part] = {}
         seen: dict[str | None, set[StdfTest]] = defaultdict(set)
         for key, m in zip(self.keys, self.ms):
@@ -120,17 +131,18 @@ class StdfRun:
         failed = [m for m in final if m["verdict"] == FAIL]
         if failed:
             first = failed[0]["path"].split("/")[0]
-            part.verdict, part.soft_bin = FAIL, 100 + self.phase_order.get(first, 899)
+            part.verdict = FAIL
+            part.soft_bin = (FIRST_PHASE_BIN + self.phase_order[first] if first in self.phase_order
+                             else OUTSIDE_PHASES.get(first, OTHER_FAIL)[0])
         elif any(m["verdict"] == UNKNOWN for m in final):
             part.verdict, part.soft_bin = UNKNOWN, 3
         elif part.missing or not self.finished:
             part.verdict, part.soft_bin = INCOMPLETE, 2
 
     def soft_bin_name(self, number: int) -> str:
-        if number >= 100:
-            phase = next((p for p, i in self.phase_order.items() if i == number - 100), "?")
-            return f"FAIL {phase}"
-        return {1: "PASS", 2: "INCOMPLETE", 3: "UNKNOWN"}[number]
+        if number >= FIRST_PHASE_BIN:
+            return f"FAIL {self.phases[number - FIRST_PHASE_BIN]['phase_id']}"
+        return SOFT_BIN_NAMES[number]
 
     # -- records ------------------------------------------------------------------------------
     def encode(self) -> bytes:
@@ -157,7 +169,7 @@ class StdfRun:
         run = self.run
         return encode("MIR", SETUP_T=start, START_T=start, STAT_NUM=1,
                       MODE_COD="E" if run["clock"] == "real" else "D", RTST_COD=" ", PROT_COD=" ",
-                      BURN_TIM=65535, CMOD_COD=" ", LOT_ID=run["dut"], NODE_NAM=run["host"],
+                      BURN_TIM=65535, CMOD_COD=" ", LOT_ID=self.dut, NODE_NAM=run["host"],
                       TSTR_TYP="bringup", JOB_NAM=run["procedure"], JOB_REV=run["version"],
                       SBLOT_ID=f"run{run['id']}", EXEC_TYP="bringup", EXEC_VER=__version__,
                       USER_TXT=f"station {run['station']}, clock {run['clock']}",
@@ -183,7 +195,7 @@ class StdfRun:
                           X_COORD=-32768, Y_COORD=-32768,
                           TEST_T=min(int(round((max(times) - min(times)) * 1000)), 0xFFFFFFFF) if times else 0,
                           PART_ID=part.part_id,
-                          PART_TXT=f"chip {part.chip} of {self.run['dut']}" if part.chip is not None else ""))
+                          PART_TXT=f"chip {part.chip} of {self.dut}" if part.chip is not None else ""))
         return out
 
     def _result(self, key: StdfTest, m: dict | None) -> bytes:
@@ -277,4 +289,5 @@ def stdf_bytes(reader: StoreReader, run_id: int) -> bytes:
             raise UnknownRun(f"no run {run_id} in {reader.path}; `bringup runs --store {reader.path}` "
                              f"lists the runs it has")
         phases, measurements = reader.phases(run_id), reader.measurements(run_id)
-    return StdfRun(run, phases, measurements).encode()
+        events = [e for e in reader.events(run_id) if e["kind"] == "instruments"]
+    return StdfRun(run, phases, measurements, events).encode()

@@ -129,3 +129,22 @@ def test_drivers_lists_every_action_with_units_and_help():
     assert "set(channel: int, one of 1, 2, 3, voltage: V, [0, 30], current_limit: A, [0, 500])" in r.output
     assert "Program a channel's voltage" in r.output
     assert "max_tj() -> degC" in r.output
+
+
+def test_drivers_with_a_name_describes_that_driver_alone():
+    r = CliRunner().invoke(main, ["drivers", "keysight.e36312a"])
+    assert r.exit_code == 0
+    assert r.output.startswith("keysight.e36312a  (power_supply)") and "fake.power_supply" not in r.output
+    r = CliRunner().invoke(main, ["drivers", "bringup.drivers.fake:FakeSled"])  # an import path, as stations allow
+    assert r.exit_code == 0 and "max_tj() -> degC" in r.output
+
+
+@pytest.mark.parametrize("name, suggestion", [("keysight.e3631a", "did you mean keysight.e36312a?"),
+                                              ("oscilloscope", ""), ("nowhere.module:Driver", "")])
+def test_drivers_with_an_unknown_name_exits_2_and_lists_the_known_names(name, suggestion):
+    from bringup.drivers import BUILTIN
+
+    r = CliRunner().invoke(main, ["drivers", name])
+    assert r.exit_code == 2 and isinstance(r.exception, SystemExit)  # no traceback
+    assert suggestion in r.output and all(known in r.output for known in BUILTIN)
+    assert ("cannot be loaded" in r.output) == (":" in name)

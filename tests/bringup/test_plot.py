@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import struct
+import subprocess
 import sys
 
 import pytest
@@ -11,6 +13,7 @@ from click.testing import CliRunner
 from bringup.commands.plot import plot_command
 from bringup.plots import shmoos, soak_windows
 from bringup.plots.text import shmoo_text, vmin_text
+from bringup.plots.vmin import shmoo_chart
 from bringup.store import Store, StoreReader
 from engine_helpers import run
 from test_export import store_fingerprint, without_root_override
@@ -92,8 +95,8 @@ def test_the_text_grid_reads_like_a_whiteboard_shmoo():
         "0.750 V      *        *\n"
         "0.700 V      *        .\n"
         "   Vmin   <=0.700   0.750\n")
-    assert vmin_text([s], ascii_only=True) == (
-        "Vmin per frequency: vmin / check\n"
+    assert vmin_text(shmoo_chart([s]), ascii_only=True) == (
+        "Vmin per frequency: vmin / check (from the shmoo)\n"
         "  bar: 0.700 V .. 0.800 V\n"
         "  1 GHz    chip 0  <= 0.700 V  |                              |  passes at every voltage tested\n"
         "  1.5 GHz  chip 0  0.750 V     |###############               |\n")
@@ -160,16 +163,37 @@ def test_png_writes_shmoos_vmin_and_the_soak_telemetry(shmoo_run, tmp_path):
         assert f"wrote {out / name}\n" in result.stdout
 
 
-def test_png_without_matplotlib_is_a_clear_error_and_writes_nothing(shmoo_run, tmp_path, monkeypatch):
-    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
-        monkeypatch.setitem(sys.modules, name, None)  # import fails as if not installed
+# matplotlib made unimportable for the whole process, as on a machine without the extra: blocking only
+# `sys.modules` in-process would let submodules other tests imported slip through
+NO_MATPLOTLIB = """
+import sys
+class _NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "matplotlib":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, _NotInstalled())
+"""
+
+
+def test_png_without_matplotlib_is_a_one_line_hint_exit_2_and_writes_nothing(shmoo_run, tmp_path):
     store, _ = shmoo_run
-    result = plot("latest", "--store", store, "--png", tmp_path / "plots")
-    assert result.exit_code == 2
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(NO_MATPLOTLIB)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+
+    def bringup(*args):
+        return subprocess.run([sys.executable, "-m", "bringup.cli", *map(str, args)], capture_output=True, text=True,
+                              env=env, timeout=120)
+
+    probe = subprocess.run([sys.executable, "-c", "import matplotlib"], capture_output=True, text=True, env=env)
+    assert probe.returncode == 1 and "No module named 'matplotlib'" in probe.stderr
+    result = bringup("plot", "latest", "--store", store, "--png", tmp_path / "plots")
+    assert result.returncode == 2
     assert result.stderr == ("error: PNG plots need matplotlib: pip install 'bringup[plot]' "
                              "(the terminal views need nothing extra)\n")
     assert not (tmp_path / "plots").exists()
-    assert plot("latest", "--store", store).exit_code == 0  # the terminal views still work
+    terminal = bringup("plot", "latest", "--store", store)  # the terminal views need no matplotlib
+    assert terminal.returncode == 0 and "Shmoo vmin / stress_check, chip 0" in terminal.stdout
 
 
 def test_png_into_a_read_only_folder_is_a_clear_error_and_the_store_is_unchanged(shmoo_run, tmp_path):
