@@ -18,7 +18,8 @@ from ..clock import Clock
 from ..store.states import RUN_INTERRUPTED, RUN_RUNNING
 from . import outline as outline_mod
 from .feed import StoreFeed
-from .fmt import hms, reading
+from ..timefmt import format_duration
+from .fmt import reading
 from .progress import Progress, ProgressTracker
 from .telemetry import METRICS, Channel, MetricRow, fold, judge, parse_channel
 
@@ -356,6 +357,6 @@ def summary_line(run: dict, phases: list[dict], counts: dict[str, int], now_t: f
     code = "-" if run["exit_code"] is None else run["exit_code"]
     reason = run["reason"] or ("the process ended without recording an end"
                                if run["state"] == RUN_INTERRUPTED else None)
-    return (f"run {run['state'].upper()} (exit {code}) after {hms(end - (run['started_t'] or 0.0))}: "
+    return (f"run {run['state'].upper()} (exit {code}) after {format_duration(end - (run['started_t'] or 0.0))}: "
             f"{passed}/{len(phases)} phases passed; measurements: {counts.get('PASS', 0)} pass, "
             f"{counts.get('FAIL', 0)} fail, {counts.get('UNKNOWN', 0)} unknown" + (f"; {reason}" if reason else ""))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from ..timefmt import run_time
 from .feed import StoreFeed
 from .model import summary_line
 
@@ -60,10 +61,8 @@ class PlainFollow:
         return self.done
 
     def _line(self, t: float, text: str) -> None:
-        rel = max(0.0, t - self._start)
-        s = int(rel)
         text = text.replace("\r", "\\r").replace("\n", "\\n")
-        self.out.write(f"[{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}.{int((rel - s) * 1000):03d}] {text}\n")
+        self.out.write(f"[{run_time(t, self._start)}] {text}\n")
 
     @staticmethod
     def _event_text(e: dict, run: dict) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from ..timefmt import format_duration, run_time
 from . import fmt
 from .model import Line, MonitorRow, RunView
 from .progress import Progress
@@ -60,7 +61,7 @@ def header(view: RunView, width: int) -> list[Text]:
 
 def _times(view: RunView, wall: bool) -> Text:
     run = view.run or {}
-    line = Text(f"elapsed {fmt.hms(view.elapsed)}")
+    line = Text(f"elapsed {format_duration(view.elapsed)}")
     if not view.finished:
         remaining = view.remaining()
         line.append(" · left ")
@@ -69,10 +70,10 @@ def _times(view: RunView, wall: bool) -> Text:
         elif remaining is None:
             line.append("unknown")
         else:
-            line.append("≈" + fmt.hms(remaining))
+            line.append("≈" + format_duration(remaining))
             speed = view.speed()
             if wall and remaining and speed and speed != 1.0:
-                line.append(f" (≈{fmt.hms(remaining / speed)} wall)", style="dim")
+                line.append(f" (≈{format_duration(remaining / speed)} wall)", style="dim")
     if run.get("clock") == "simulated":
         declared = (run.get("meta") or {}).get("speed")
         line.append(f" · sim {fmt.speed(declared)}")
@@ -124,7 +125,7 @@ def phases(view: RunView, width: int, budget: int) -> list[Text]:
         line = Text.assemble((ICON.get(p["state"], "?") + " ", style), (p["phase_id"].ljust(name_w), "bold"), " ",
                              (p["state"].ljust(8), style), " ",
                              ((p["verdict"] or "").ljust(7), VERDICT_STYLE.get(p["verdict"] or "", "")), " ",
-                             fmt.hms(view.phase_duration(p)).rjust(8))
+                             format_duration(view.phase_duration(p)).rjust(8))
         if p["reason"] and p["state"] != "pending":
             line.append("  " + p["reason"], style="dim")
         out.append(cut(line, width))
@@ -138,7 +139,7 @@ def phases_compact(view: RunView, width: int, budget: int) -> list[Text]:
         style = STATE_STYLE.get(p["state"], "")
         word = Text(ICON.get(p["state"], "?") + p["phase_id"], style=style)
         if p["state"] == "running":
-            word.append(" " + fmt.hms(view.phase_duration(p)), style=style)
+            word.append(" " + format_duration(view.phase_duration(p)), style=style)
         if line.cell_len + word.cell_len + 1 > width and len(out) + 1 < budget:
             out.append(line)
             line = Text("  ")
@@ -165,14 +166,14 @@ def now(view: RunView, width: int, budget: int) -> list[Text]:
 def progress_line(prog: Progress, width: int, speed: float | None) -> Text:
     frac = prog.fraction
     if prog.unit == "s":
-        amount = f"{fmt.hms(prog.done)} of {fmt.hms(prog.total)}"
+        amount = f"{format_duration(prog.done)} of {format_duration(prog.total)}"
     else:
         amount = f"{int(prog.done)} of {int(prog.total)} points" if prog.total else f"{int(prog.done)} points"
     eta = ""
     if prog.eta is not None:
-        eta = f" · ETA {fmt.hms(prog.eta)}"
+        eta = f" · ETA {format_duration(prog.eta)}"
         if speed and speed != 1.0:
-            eta += f" (≈{fmt.hms(prog.eta / speed)} wall)"
+            eta += f" (≈{format_duration(prog.eta / speed)} wall)"
     tail = f" {'' if frac is None else f'{frac * 100:3.0f}%'} {amount}{eta}"
     label = f"  {prog.label} "
     bar_w = max(0, min(40, width - len(label) - len(tail)))
@@ -218,7 +219,7 @@ def monitor_line(view: RunView, m: MonitorRow, width: int) -> Text:
 
 def event_line(view: RunView, e: Line, width: int, kind: bool = True) -> Text:
     start = (view.run or {}).get("started_t") or 0.0
-    line = Text.assemble((f"[{fmt.clock_stamp(e.t - start)}] ", "dim"), (f"{e.kind:<11} " if kind else "", "dim"),
+    line = Text.assemble((f"[{run_time(e.t, start, decimals=0)}] ", "dim"), (f"{e.kind:<11} " if kind else "", "dim"),
                          (e.message.replace("\n", "\\n"), SEVERITY_STYLE.get(e.severity, "")))
     return cut(line, width)
 
