@@ -11,7 +11,7 @@ from rich.text import Text
 
 from ..timefmt import format_duration, run_time
 from . import fmt
-from .model import Line, MonitorRow, RunView
+from .model import Line, RunView
 from .progress import Progress
 from .sparkline import sparkline
 from .telemetry import LABELS, NEAR, NO_READING, OK, OUT, Channel, MetricRow, judge, throttle_reasons
@@ -86,7 +86,7 @@ def _times(view: RunView, wall: bool) -> Text:
     line.append(" · ")
     line.append(f"{c.get('PASS', 0)} pass", style="green")
     line.append(" · ")
-    line.append(f"{c.get('FAIL', 0)} fail", style="bold red" if c.get("FAIL") else "")
+    line.append(f"{view.failures} fail", style="bold red" if view.failures else "")
     line.append(" · ")
     line.append(f"{c.get('UNKNOWN', 0)} unknown", style="yellow" if c.get("UNKNOWN") else "")
     return line
@@ -126,10 +126,31 @@ def phases(view: RunView, width: int, budget: int) -> list[Text]:
                              (p["state"].ljust(8), style), " ",
                              ((p["verdict"] or "").ljust(7), VERDICT_STYLE.get(p["verdict"] or "", "")), " ",
                              format_duration(view.phase_duration(p)).rjust(8))
-        if p["reason"] and p["state"] != "pending":
-            line.append("  " + p["reason"], style="dim")
+        if p["reason"] and p["state"] in ("failed", "aborted", "error", "skipped"):
+            line.append(" ↓" if p["state"] != "skipped" else "", style="dim")  # its reason: below, full width
         out.append(cut(line, width))
     return out
+
+
+def phase_reasons(view: RunView, width: int, budget: int) -> list[Text]:
+    """Why phases failed or were skipped, each on a line of the whole width: a reason is the one
+    thing a person must read in full, and the phase column has no room for it. Skipped phases
+    that share a reason (everything after a failed gate) share one line."""
+    out: list[Text] = []
+    skipped: dict[str, list[str]] = {}
+    for p in view.phases:
+        if not p["reason"]:
+            continue
+        if p["state"] == "skipped":
+            skipped.setdefault(p["reason"], []).append(p["phase_id"])
+        elif p["state"] in ("failed", "aborted", "error"):
+            style = STATE_STYLE.get(p["state"], "")
+            out.append(cut(Text.assemble((f"{ICON.get(p['state'], '?')} {p['phase_id']} {p['state']}: ", style),
+                                         p["reason"]), width))
+    for reason, ids in skipped.items():
+        names = ids[0] if len(ids) == 1 else f"{len(ids)} phases ({', '.join(ids)})"
+        out.append(cut(Text.assemble(("– ", "dim"), (f"{names} skipped: {reason}", "dim")), width))
+    return out[:max(0, budget)]
 
 
 def phases_compact(view: RunView, width: int, budget: int) -> list[Text]:
@@ -186,37 +207,7 @@ def progress_line(prog: Progress, width: int, speed: float | None) -> Text:
     return cut(line, width)
 
 
-# -- monitors and alarms ----------------------------------------------------------------------------
-def monitors_and_alarms(view: RunView, width: int, budget: int) -> list[Text]:
-    out = [monitor_line(view, m, width) for m in view.monitors()][:budget]
-    for a in reversed(view.alarms):
-        if len(out) >= budget:
-            break
-        out.append(event_line(view, a, width, kind=False))
-    if not out and budget:
-        out.append(Text("no interlocks declared · no alarms", style="dim"))
-    return out
-
-
-def monitor_line(view: RunView, m: MonitorRow, width: int) -> Text:
-    level = m.level
-    style = LEVEL_STYLE[level]
-    ch = m.channel
-    value = fmt.reading(ch.last, ch.unit) if ch is not None else "—"
-    unit = ch.unit if ch is not None else ""
-    name_w = 16 if width < 70 else 20
-    line = Text.assemble(("⛨ ", "dim"), (m.name[:name_w].ljust(name_w), "bold"), " ", (value.rjust(11), style), " ",
-                         fmt.limits(m.low, m.high, unit).ljust(10), " ")
-    if ch is not None and width - line.cell_len > 12:
-        spark_w = min(20, width - line.cell_len - 12)
-        line.append_text(_spark(view, ch, spark_w))
-        line.append(" ")
-    status = {OK: "ok", NEAR: "near limit", OUT: "TRIPPED" if m.tripped else "beyond limit",
-              NO_READING: "no reading"}[level]
-    line.append(status, style=style)
-    return cut(line, width)
-
-
+# -- events ---------------------------------------------------------------------------------------
 def event_line(view: RunView, e: Line, width: int, kind: bool = True) -> Text:
     start = (view.run or {}).get("started_t") or 0.0
     line = Text.assemble((f"[{run_time(e.t, start, decimals=0)}] ", "dim"), (f"{e.kind:<11} " if kind else "", "dim"),
