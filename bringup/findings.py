@@ -120,8 +120,11 @@ def key_number_lines(kn: KeyNumbers, start: float | None) -> list[str]:
 
 # -- safe state -----------------------------------------------------------------------------------
 
-def safe_state_section(steps: list[dict], events: list[dict], start: float | None) -> Section:
-    why = next((e["message"].split(": ", 1)[-1] for e in events if e["kind"] == "safe_state"), None)
+def safe_state_section(steps: list[dict], events: list[dict], run: dict) -> Section:
+    # why it ran is the run's reason (an abort, a failed gate), or the normal end of a run
+    ran = any(e["kind"] == "safe_state" for e in events)
+    why = (run.get("reason") or "end of run") if ran else None
+    start = run.get("started_t")
     rows, bad = [], set()
     for s in steps:
         if not s["path"].startswith("safe_state/"):

@@ -74,7 +74,7 @@ def load_report(reader: StoreReader, run_id: int) -> RunReport:
         problems = reader.measurements(run_id, {FAIL, UNKNOWN}, gates_only=True)
         start = run["started_t"] or 0.0
         found = findings.key_number_sections(keynumbers.load(reader, run_id), start)
-        found.append(findings.safe_state_section(reader.steps(run_id), events, start))
+        found.append(findings.safe_state_section(reader.steps(run_id), events, run))
         found.append(findings.interlock_section(interlock_summary.latest(events), start))
         truth = next((e["data"] for e in reversed(events) if e["kind"] == "ground_truth"), None)
         injected = findings.ground_truth_section(truth, problems, events, start)

@@ -177,3 +177,22 @@ def test_the_ci_log_lines_carry_the_same_numbers(tmp_path):
     assert "Vmin @1.4 GHz 0.69375 V" in chip0 and "peak Tj 70.093 degC" in chip0 and "psi 0.044684 K/W" in chip0
     assert "chip1 port 1: BER bound 9.2e-13; margin t/v (worst lane) -" not in lines  # nothing invented
     assert any(line.startswith("chip1 port 1: BER bound 9.2e-13") for line in lines)
+
+
+def test_the_terminal_report_shows_the_same_findings(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from bringup.report import render_rich
+
+    path = tmp_path / "runs.sqlite"
+    with Store(path) as store:
+        run = record_night(store, summaries=[[interlock("hbm_temperature chip0", 61.0, 5.05)]])
+    buffer = io.StringIO()
+    render_rich(load_report(StoreReader(path), run), Console(file=buffer, force_terminal=True, width=250,
+                                                             color_system=None))
+    out = buffer.getvalue()
+    for fact in ("Key numbers per chip", "0.69375 V", "16 GT/s x16 of 32 GT/s x16 (BELOW CAPABLE)", "9.2e-13",
+                 "Safe state", "sled: no reply", "why: end of run", "hbm_temperature chip0", "LATE"):
+        assert fact in out, fact
