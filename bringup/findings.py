@@ -158,10 +158,10 @@ def interlock_section(records: list[InterlockRecord] | None, start: float | None
                                      "did not record an interlock summary)"])
     rows, bad = [], set()
     for i, r in enumerate(records):
-        gap = "-" if r.largest_gap_s is None else f"{r.largest_gap_s:.3g} s"
+        gap = "-" if r.largest_gap_s is None else f"{r.largest_gap_s:.4g} s"
         if r.largest_gap_at_t is not None:
             gap += f" at {run_time(r.largest_gap_at_t, start, 0)}"
-        allowed = "-" if r.allowed_gap_s is None else f"{r.allowed_gap_s:.3g} s"
+        allowed = "-" if r.allowed_gap_s is None else f"{r.allowed_gap_s:.4g} s"
         every = "-" if r.every_s is None else f"{r.every_s:g} s"
         reads = f"{r.reads}" + (f" ({r.failed_reads} failed)" if r.failed_reads else "")
         if r.late or r.failed_reads:

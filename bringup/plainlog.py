@@ -132,5 +132,5 @@ def _gap_line(records: list | None, start: float) -> str:
     late = [r.name for r in records if r.late]
     at = f" at {run_time(worst.largest_gap_at_t, start)}" if worst.largest_gap_at_t is not None else ""
     return (f"interlocks: largest gap {worst.largest_gap_s:.3g} s ({worst.name}{at}, allowed "
-            f"{'-' if worst.allowed_gap_s is None else f'{worst.allowed_gap_s:.3g} s'}); "
+            f"{'-' if worst.allowed_gap_s is None else f'{worst.allowed_gap_s:.4g} s'}); "
             + (f"LATE: {', '.join(late)}" if late else "none late"))

@@ -73,7 +73,7 @@ def monitor_line(view: RunView, m: MonitorRow, width: int, name_w: int = 0) -> T
     shown = fit_name(m.name, max(1, min(name_w, room)))
     line = Text.assemble(("⛨ ", "dim"), (shown.ljust(min(name_w, max(room, len(shown)))), "bold"), " ",
                          (value.rjust(value_w), style), " ", limit.ljust(limit_w), " ")
-    if ch is not None and width - line.cell_len - tail > 8:
+    if ch is not None and width - line.cell_len - tail > 4:
         spark_w = min(20, width - line.cell_len - tail - 1)
         line.append_text(_spark(view, ch, spark_w))
         line.append(" ")
