@@ -178,9 +178,4 @@ class SimClock(_Interruptible):
         return not interrupted
 
 
-def format_duration(seconds: float) -> str:
-    """`5400` -> `1:30:00`; `2.5` -> `2.500 s`. For people, not for parsing."""
-    if seconds < 60:
-        return f"{seconds:.3f} s"
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+from .timefmt import format_duration  # noqa: E402,F401  (moved to timefmt: one duration format for every view)

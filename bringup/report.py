@@ -1,7 +1,9 @@
-"""What happened in a run, for a person: phases, verdicts, and every measurement that did not pass.
+"""What happened in a run, for a person: phases, verdicts, every measurement that did not pass,
+and what the night found (key numbers, the safe state, the interlocks, the injected faults).
 
 One model (`RunReport`, read from the store) and two renderings of it: rich tables for a
 terminal, plain aligned text when piped or saved (and for tests). Both show the same facts.
+Every time is the run clock since the run's start, as in `bringup run`'s log and the dashboard.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .clock import format_duration
+from . import findings, interlock_summary, keynumbers
+from .findings import Section
 from .store import FAIL, PASS, UNKNOWN, StoreReader, UnknownRun
+from .timefmt import format_duration, run_time
 from .verdict import describe_limits
 
 _ALERT_SEVERITIES = ("warning", "error", "critical")
@@ -33,6 +37,11 @@ class RunReport:
     outcomes: dict[str, int]
     alerts: list[dict]  # warning / error / critical events other than phase and run transitions
     store: Path
+    found: list[Section]  # key numbers, safe state, interlocks, ground truth: what the night found
+
+    @property
+    def start(self) -> float:
+        return self.run["started_t"] or 0.0
 
 
 def resolve_run(reader: StoreReader, run: str | int | None) -> int:
@@ -60,12 +69,20 @@ def load_report(reader: StoreReader, run_id: int) -> RunReport:
         if run is None:
             raise UnknownRun(f"no run {run_id} in {reader.path}; `bringup runs --store {reader.path}` "
                              f"lists the runs it has")
-        alerts = [e for e in reader.events(run_id)
-                  if e["severity"] in _ALERT_SEVERITIES and e["kind"] not in ("phase", "run")]
-        return RunReport(run=run, phases=reader.phases(run_id),
-                         problems=reader.measurements(run_id, {FAIL, UNKNOWN}, gates_only=True),
+        events = reader.events(run_id)
+        alerts = [e for e in events if e["severity"] in _ALERT_SEVERITIES and e["kind"] not in ("phase", "run")]
+        problems = reader.measurements(run_id, {FAIL, UNKNOWN}, gates_only=True)
+        start = run["started_t"] or 0.0
+        found = findings.key_number_sections(keynumbers.load(reader, run_id), start)
+        found.append(findings.safe_state_section(reader.steps(run_id), events, run))
+        found.append(findings.interlock_section(interlock_summary.latest(events), start))
+        truth = next((e["data"] for e in reversed(events) if e["kind"] == "ground_truth"), None)
+        injected = findings.ground_truth_section(truth, problems, events, start)
+        if injected is not None:
+            found.append(injected)
+        return RunReport(run=run, phases=reader.phases(run_id), problems=problems,
                          verdicts=reader.verdict_counts(run_id), outcomes=reader.outcome_counts(run_id),
-                         alerts=alerts, store=reader.path)
+                         alerts=alerts, store=reader.path, found=found)
 
 
 # -- formatting of single facts -----------------------------------------------------------------
@@ -89,7 +106,7 @@ def fmt_coords(coords: dict | None) -> str:
 
 
 def fmt_span(start: float | None, end: float | None) -> str:
-    return format_duration(end - start) if start is not None and end is not None else "-"
+    return format_duration(end - start, decimals=1) if start is not None and end is not None else "-"
 
 
 def _phase_row(i: int, p: dict) -> list[str]:
@@ -97,12 +114,16 @@ def _phase_row(i: int, p: dict) -> list[str]:
             p["reason"] or ""]
 
 
-def _problem_row(m: dict) -> list[str]:
+def _problem_row(m: dict, start: float) -> list[str]:
     value = fmt_value(m["value"], m["unit"])
     if m["message"]:
         value += f" ({m['message']})"
     return [m["verdict"], m["path"], m["name"], value, fmt_limits(m["low"], m["high"], m["unit"]),
-            fmt_coords(m["coords"]), f"{m['t']:.3f}"]
+            fmt_coords(m["coords"]), run_time(m["t"], start)]
+
+
+def _alert_row(e: dict, start: float) -> list[str]:
+    return [run_time(e["t"], start), e["severity"], e["kind"], e["message"]]
 
 
 def _counts(counts: dict[str, int], order: Sequence[str]) -> str:
@@ -131,7 +152,7 @@ def header_lines(r: RunReport) -> list[str]:
              f"  state {run['state']}, verdict {run['verdict'] or '-'}, exit code "
              f"{'-' if run['exit_code'] is None else run['exit_code']}",
              f"  started {run['started_at']} (UTC), clock {run['clock']}, duration "
-             f"{'-' if run['duration'] is None else format_duration(run['duration'])}",
+             f"{format_duration(run['duration'], decimals=1)}",
              f"  procedure {run['procedure_path']} (sha256 {run['procedure_sha256'][:12]})"]
     if run["reason"]:
         lines.insert(2, f"  reason: {run['reason']}")
@@ -161,7 +182,8 @@ def plain_table(headers: Sequence[str], rows: Iterable[Sequence[str]], indent: s
 
 
 _PHASE_HEADERS = ("#", "PHASE", "STATE", "VERDICT", "DURATION", "REASON")
-_PROBLEM_HEADERS = ("VERDICT", "PATH", "NAME", "VALUE", "LIMITS", "COORDS", "T (s)")
+_PROBLEM_HEADERS = ("VERDICT", "PATH", "NAME", "VALUE", "LIMITS", "COORDS", "AT")
+_ALERT_HEADERS = ("AT", "SEVERITY", "KIND", "MESSAGE")
 
 
 def render_text(r: RunReport) -> str:
@@ -173,13 +195,17 @@ def render_text(r: RunReport) -> str:
     n_fail, n_unknown = r.verdicts.get(FAIL, 0), r.verdicts.get(UNKNOWN, 0)
     lines += ["", f"Failing and unknown measurements ({n_fail} FAIL, {n_unknown} UNKNOWN)"]
     if r.problems:
-        lines += plain_table(_PROBLEM_HEADERS, [_problem_row(m) for m in r.problems])
+        lines += plain_table(_PROBLEM_HEADERS, [_problem_row(m, r.start) for m in r.problems])
     else:
         lines.append("  none")
     if r.alerts:
         lines += ["", "Alerts"]
-        lines += plain_table(("T (s)", "SEVERITY", "KIND", "MESSAGE"),
-                             [[f"{e['t']:.3f}", e["severity"], e["kind"], e["message"]] for e in r.alerts])
+        lines += plain_table(_ALERT_HEADERS, [_alert_row(e, r.start) for e in r.alerts])
+    for sec in r.found:
+        lines += ["", sec.title]
+        if sec.rows:
+            lines += plain_table(sec.headers, sec.rows)
+        lines += [f"  {note}" for note in sec.notes]
     lines += ["", "Summary: " + summary_line(r)]
     return "\n".join(lines) + "\n"
 
@@ -226,17 +252,25 @@ def render_rich(r: RunReport, console: Console) -> None:
     n_fail, n_unknown = r.verdicts.get(FAIL, 0), r.verdicts.get(UNKNOWN, 0)
     title = f"Failing and unknown measurements ({n_fail} FAIL, {n_unknown} UNKNOWN)"
     if r.problems:
-        rows = [[_cell(c, m["verdict"] if j == 0 else "") for j, c in enumerate(_problem_row(m))]
+        rows = [[_cell(c, m["verdict"] if j == 0 else "") for j, c in enumerate(_problem_row(m, r.start))]
                 for m in r.problems]
         console.print(_rich_table(title, _PROBLEM_HEADERS, rows))
     else:
         console.print(Text(title + ": none", style="green"))
     if r.alerts:
         console.print()
-        rows = [[_cell(f"{e['t']:.3f}"), _cell(e["severity"], "error" if e["severity"] != "warning"
-                                                   else UNKNOWN), _cell(e["kind"]), _cell(e["message"])]
-                for e in r.alerts]
-        console.print(_rich_table("Alerts", ("T (s)", "SEVERITY", "KIND", "MESSAGE"), rows))
+        rows = [[_cell(c, ("error" if e["severity"] != "warning" else UNKNOWN) if j == 1 else "")
+                 for j, c in enumerate(_alert_row(e, r.start))] for e in r.alerts]
+        console.print(_rich_table("Alerts", _ALERT_HEADERS, rows))
+    for sec in r.found:
+        console.print()
+        if sec.rows:
+            rows = [[_cell(c, "error" if i in sec.bad else "") for c in row] for i, row in enumerate(sec.rows)]
+            console.print(_rich_table(sec.title, sec.headers, rows))
+        else:
+            console.print(Text(sec.title, style="bold"))
+        for note in sec.notes:
+            console.print(Text("  " + note))
     console.print()
     console.print(Text("Summary: " + summary_line(r), style="bold"))
 

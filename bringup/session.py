@@ -102,4 +102,12 @@ def run(prepared: Prepared, store: Any, *, dut: str = "unknown", reporter: Repor
                     meta={"station_file": prepared.station.file, "speed": speed,
                           "telemetry_every": telemetry_every, **(meta or {})},
                     telemetry_every=telemetry_every)
-    return runner.run()
+    result = runner.run()
+    if reporter is not None and getattr(store, "path", None) is not None:
+        # the run's end is committed: a reporter may now read the whole run back (the plain
+        # log prints the key numbers from it); a broken reporter never fails a finished run
+        try:
+            reporter("recorded", {"run_id": result.run_id, "store": store.path})
+        except Exception:
+            pass
+    return result

@@ -48,9 +48,9 @@ class StoreFeed(StoreReader):
                WHERE run_id = ? AND id > ? ORDER BY id""", (run_id, since_id))]
 
     def steps_since(self, run_id: int, since_id: int) -> list[tuple]:
-        """(id, path, kind, started_t, ended_t, outcome, message) after `since_id`."""
+        """(id, path, kind, started_t, ended_t, outcome, message, attempt) after `since_id`."""
         return [tuple(r) for r in self._query(
-            """SELECT id, path, kind, started_t, ended_t, outcome, message FROM steps
+            """SELECT id, path, kind, started_t, ended_t, outcome, message, attempt FROM steps
                WHERE run_id = ? AND id > ? ORDER BY id""", (run_id, since_id))]
 
     def channel_list(self, run_id: int) -> list[tuple[int, str, str]]:

@@ -1,7 +1,7 @@
 """How the dashboard writes numbers, units and durations for a person reading across a room.
 
 Four significant digits are plenty for a reading on a screen (the store keeps full precision),
-durations are always H:MM:SS so columns line up, and the few units people say differently from
+durations are `bringup.timefmt`'s H:MM:SS like every other view's, and the few units people say differently from
 how drivers declare them (`degC`) are shown as people say them.
 """
 
@@ -61,20 +61,6 @@ def limits(low: float | None, high: float | None, symbol: str) -> str:
     if low is not None:
         return f"≥{number(low)}{suffix}"
     return ""
-
-
-def hms(seconds: float | None) -> str:
-    """`8000` -> `2:13:20`; `-` for an unknown duration. Days are written as hours (`26:00:00`)."""
-    if seconds is None or math.isnan(seconds):
-        return "-"
-    s = int(max(0.0, seconds))  # a timer: 59.9 s is not yet a minute
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-def clock_stamp(seconds: float) -> str:
-    """Run-relative time of an event, `[02:13:20]`, as the plain log writes it."""
-    s = int(max(0.0, seconds))
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def speed(multiple: float | None) -> str:

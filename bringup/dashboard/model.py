@@ -14,13 +14,16 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from .. import interlock_summary
 from ..clock import Clock
+from ..interlock_summary import InterlockRecord
 from ..store.states import RUN_INTERRUPTED, RUN_RUNNING
 from . import outline as outline_mod
 from .feed import StoreFeed
-from .fmt import hms, reading
+from .fmt import reading
 from .progress import Progress, ProgressTracker
-from .telemetry import METRICS, Channel, MetricRow, fold, judge, parse_channel
+from .summary import FailedSteps, summary_line
+from .telemetry import METRICS, Channel, MetricRow, fold, is_discrete, judge, parse_channel
 
 _ALARM_SEVERITIES = ("warning", "error", "critical")
 #: How many buckets of history a view keeps per channel (the widest sparkline it draws).
@@ -53,12 +56,16 @@ class MonitorRow:
     low: float | None
     high: float | None
     tripped: str | None  # the violation, as recorded
+    record: InterlockRecord | None = None  # the runner's latest summary of it: largest gap, late
 
     @property
     def level(self) -> str:
         if self.tripped:
             return "out"
-        return judge(self.channel.last, self.low, self.high) if self.channel is not None else "no reading"
+        if self.channel is None:
+            return "no reading"
+        ch = self.channel
+        return judge(ch.last, self.low, self.high, is_discrete(ch.last, self.low, self.high, ch.unit))
 
 
 class RunView:
@@ -79,6 +86,9 @@ class RunView:
         self.alarms: deque[Line] = deque(maxlen=keep_events)
         self.counts = {"PASS": 0, "FAIL": 0, "UNKNOWN": 0}
         self.tripped: dict[str, str] = {}
+        self._failed = FailedSteps()
+        self.interlocks: dict[str, InterlockRecord] | None = None  # None: no summary recorded (yet)
+        self._left: tuple[float, float] | None = None  # (run clock, time left) last shown
         self.current: str | None = None
         self.safe: SafeState | None = None
         self.now_t: float | None = None
@@ -176,6 +186,10 @@ class RunView:
                 self.events.append(line)  # declaring the plan is not news: the phase list shows it
             if e["severity"] in _ALARM_SEVERITIES and e["kind"] != "run":
                 self.alarms.append(line)
+            if e["kind"] == interlock_summary.KIND:
+                records = interlock_summary.latest([e])
+                if records is not None:
+                    self.interlocks = {r.name: r for r in records}
             if e["kind"] == "soak":
                 self.progress.soak_started(e)
             elif e["kind"] == "safe_state" and self.safe is None:
@@ -183,8 +197,9 @@ class RunView:
                 self.safe = SafeState(why, False, 0, self.outline.safe_steps if self.outline else None, 0)
 
     def _take_steps(self, steps: list[tuple]) -> None:
-        for sid, path, kind, _t0, t1, outcome, message in steps:
+        for sid, path, kind, _t0, t1, outcome, message, attempt in steps:
             self._ids["step"] = sid
+            self._failed.take(path, kind, outcome, attempt or 1)
             self._saw(t1)
             self.progress.step_recorded(path, kind)
             phase, _, label = path.partition("/")
@@ -277,12 +292,26 @@ class RunView:
 
     def remaining(self) -> float | None:
         """Run-clock seconds still to go, at least: the current phase's soaks and waits still to
-        run (or its long step's ETA) plus those of the phases still to come."""
+        run (or its long step's ETA) plus those of the phases still to come.
+
+        It never grows while the run advances: a sweep's pace could push the estimate up, and a
+        "time left" that climbs is one nobody trusts. So each answer is at most the last one less
+        the run time since, but never less than the waits and soaks still certainly to come."""
         if self.finished:
             return 0.0
         if self.safe is not None:
             return None  # on the way out: only the safe state is left
-        etas = [p.eta for p in self.long_steps() if p.eta is not None]
+        left, certain = self._estimate_left(), self._estimate_left(with_etas=False)
+        if left is None or self.now_t is None:
+            return left
+        if self._left is not None:
+            t0, left0 = self._left
+            left = max(certain or 0.0, min(left, left0 - (self.now_t - t0)))
+        self._left = (self.now_t, left)
+        return left
+
+    def _estimate_left(self, with_etas: bool = True) -> float | None:
+        etas = [p.eta for p in self.long_steps() if p.eta is not None] if with_etas else []
         states = {p["phase_id"]: p["state"] for p in self.phases}
         if self.outline is None:
             return max(etas) if etas else None
@@ -336,7 +365,8 @@ class RunView:
         rows = []
         for name in names:
             ch = by_name.get(name)
-            rows.append(MonitorRow(name, ch, ch.low if ch else None, ch.high if ch else None, self.tripped.get(name)))
+            rows.append(MonitorRow(name, ch, ch.low if ch else None, ch.high if ch else None, self.tripped.get(name),
+                                   (self.interlocks or {}).get(name)))
         return rows
 
     def newest_bucket(self) -> int:
@@ -346,16 +376,14 @@ class RunView:
         """One line for the end of a run, the same facts as `bringup run` prints."""
         if not self.finished or self.run is None:
             return None
-        return summary_line(self.run, self.phases, self.counts, self.now_t)
+        return summary_line(self.run, self.phases, self.counts, self.now_t, self.failed_steps)
 
+    @property
+    def failed_steps(self) -> int:
+        return self._failed.count
 
-def summary_line(run: dict, phases: list[dict], counts: dict[str, int], now_t: float | None) -> str:
-    """`run PASSED (exit 0) after 8:00:41: 5/5 phases passed; measurements: ...; <reason>`."""
-    passed = sum(1 for p in phases if p["state"] == "passed")
-    end = run["ended_t"] if run["ended_t"] is not None else (now_t or 0.0)
-    code = "-" if run["exit_code"] is None else run["exit_code"]
-    reason = run["reason"] or ("the process ended without recording an end"
-                               if run["state"] == RUN_INTERRUPTED else None)
-    return (f"run {run['state'].upper()} (exit {code}) after {hms(end - (run['started_t'] or 0.0))}: "
-            f"{passed}/{len(phases)} phases passed; measurements: {counts.get('PASS', 0)} pass, "
-            f"{counts.get('FAIL', 0)} fail, {counts.get('UNKNOWN', 0)} unknown" + (f"; {reason}" if reason else ""))
+    @property
+    def failures(self) -> int:
+        """FAIL measurements plus steps that failed without one, as `bringup run` counts them."""
+        return self.counts.get("FAIL", 0) + self.failed_steps
+

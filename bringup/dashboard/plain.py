@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from ..timefmt import run_time
 from .feed import StoreFeed
-from .model import summary_line
+from .summary import FailedSteps, summary_line
 
 
 class PlainFollow:
@@ -22,6 +23,8 @@ class PlainFollow:
         self.counts = {"PASS": 0, "FAIL": 0, "UNKNOWN": 0}
         self._event_id = 0
         self._measurement_id = 0
+        self._step_id = 0
+        self._failed = FailedSteps()
         self._start = 0.0
         self._now: float | None = None
         self.done = False
@@ -36,6 +39,7 @@ class PlainFollow:
                 return False
             events = self.feed.events(self.run_id, since_id=self._event_id)
             rows = self.feed.measurements_since(self.run_id, self._measurement_id)
+            steps = self.feed.steps_since(self.run_id, self._step_id)
             phases = self.feed.phases(self.run_id) if run["state"] != "running" else []
         self._start = run["started_t"] or 0.0
         items: list[tuple[float, int, str]] = []
@@ -49,21 +53,22 @@ class PlainFollow:
             self.counts[verdict] = self.counts.get(verdict, 0) + 1
             if verdict != "PASS":
                 items.append((t, len(items), f"{verdict} {path}: {message or name}"))
+        for sid, path, kind, _t0, _t1, outcome, _message, attempt in steps:
+            self._step_id = sid
+            self._failed.take(path, kind, outcome, attempt or 1)
         for t, _, text in sorted(items):
             self._line(t, text)
             self._now = t if self._now is None else max(self._now, t)
         if run["state"] != "running":
             self._line(run["ended_t"] if run["ended_t"] is not None else (self._now or self._start),
-                       summary_line(run, phases, self.counts, self._now))
+                       summary_line(run, phases, self.counts, self._now, self._failed.count))
             self.done = True
         self.out.flush()
         return self.done
 
     def _line(self, t: float, text: str) -> None:
-        rel = max(0.0, t - self._start)
-        s = int(rel)
         text = text.replace("\r", "\\r").replace("\n", "\\n")
-        self.out.write(f"[{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}.{int((rel - s) * 1000):03d}] {text}\n")
+        self.out.write(f"[{run_time(t, self._start)}] {text}\n")
 
     @staticmethod
     def _event_text(e: dict, run: dict) -> str | None:

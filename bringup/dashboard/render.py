@@ -15,6 +15,7 @@ from rich.console import Console, ConsoleOptions
 from rich.segment import Segment
 from rich.text import Text
 
+from . import interlocks as il
 from . import sections as s
 from .model import RunView
 
@@ -70,12 +71,14 @@ def lines(view: RunView, width: int, height: int) -> list[Text]:
         want = max(len(view.phases), min(monitor_lines, 10), 1)
         block_h = min(want, 10 if tall else 5, max(1, left - 6))
         top = _side_by_side(s.phases(view, _LEFT - 2, block_h),
-                            s.monitors_and_alarms(view, width - _LEFT, block_h), _LEFT)
+                            il.monitors_and_alarms(view, width - _LEFT, block_h), _LEFT)
         if tall:
             top.insert(0, _two_headings("Phases", "Interlocks & alarms", width))
     else:
         top = s.phases_compact(view, width, 2)
-        top += s.monitors_and_alarms(view, width, min(3, max(1, monitor_lines), max(0, left - len(top) - 6)))
+        top += il.monitors_and_alarms(view, width, min(3, max(1, monitor_lines), max(0, left - len(top) - 6)))
+    # why a phase failed or was skipped, at full width: the phase column has no room for a reason
+    top += s.phase_reasons(view, width, min(3 if tall else 1, max(0, left - len(top) - 6)))
     left -= len(top)
 
     events_min = 3 if tall else 2

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from ..timefmt import format_duration, run_time
 from . import fmt
-from .model import Line, MonitorRow, RunView
+from .model import Line, RunView
 from .progress import Progress
 from .sparkline import sparkline
 from .telemetry import LABELS, NEAR, NO_READING, OK, OUT, Channel, MetricRow, judge, throttle_reasons
@@ -60,7 +61,7 @@ def header(view: RunView, width: int) -> list[Text]:
 
 def _times(view: RunView, wall: bool) -> Text:
     run = view.run or {}
-    line = Text(f"elapsed {fmt.hms(view.elapsed)}")
+    line = Text(f"elapsed {format_duration(view.elapsed)}")
     if not view.finished:
         remaining = view.remaining()
         line.append(" · left ")
@@ -69,10 +70,10 @@ def _times(view: RunView, wall: bool) -> Text:
         elif remaining is None:
             line.append("unknown")
         else:
-            line.append("≈" + fmt.hms(remaining))
+            line.append("≈" + format_duration(remaining))
             speed = view.speed()
             if wall and remaining and speed and speed != 1.0:
-                line.append(f" (≈{fmt.hms(remaining / speed)} wall)", style="dim")
+                line.append(f" (≈{format_duration(remaining / speed)} wall)", style="dim")
     if run.get("clock") == "simulated":
         declared = (run.get("meta") or {}).get("speed")
         line.append(f" · sim {fmt.speed(declared)}")
@@ -85,7 +86,7 @@ def _times(view: RunView, wall: bool) -> Text:
     line.append(" · ")
     line.append(f"{c.get('PASS', 0)} pass", style="green")
     line.append(" · ")
-    line.append(f"{c.get('FAIL', 0)} fail", style="bold red" if c.get("FAIL") else "")
+    line.append(f"{view.failures} fail", style="bold red" if view.failures else "")
     line.append(" · ")
     line.append(f"{c.get('UNKNOWN', 0)} unknown", style="yellow" if c.get("UNKNOWN") else "")
     return line
@@ -124,11 +125,32 @@ def phases(view: RunView, width: int, budget: int) -> list[Text]:
         line = Text.assemble((ICON.get(p["state"], "?") + " ", style), (p["phase_id"].ljust(name_w), "bold"), " ",
                              (p["state"].ljust(8), style), " ",
                              ((p["verdict"] or "").ljust(7), VERDICT_STYLE.get(p["verdict"] or "", "")), " ",
-                             fmt.hms(view.phase_duration(p)).rjust(8))
-        if p["reason"] and p["state"] != "pending":
-            line.append("  " + p["reason"], style="dim")
+                             format_duration(view.phase_duration(p)).rjust(8))
+        if p["reason"] and p["state"] in ("failed", "aborted", "error", "skipped"):
+            line.append(" ↓" if p["state"] != "skipped" else "", style="dim")  # its reason: below, full width
         out.append(cut(line, width))
     return out
+
+
+def phase_reasons(view: RunView, width: int, budget: int) -> list[Text]:
+    """Why phases failed or were skipped, each on a line of the whole width: a reason is the one
+    thing a person must read in full, and the phase column has no room for it. Skipped phases
+    that share a reason (everything after a failed gate) share one line."""
+    out: list[Text] = []
+    skipped: dict[str, list[str]] = {}
+    for p in view.phases:
+        if not p["reason"]:
+            continue
+        if p["state"] == "skipped":
+            skipped.setdefault(p["reason"], []).append(p["phase_id"])
+        elif p["state"] in ("failed", "aborted", "error"):
+            style = STATE_STYLE.get(p["state"], "")
+            out.append(cut(Text.assemble((f"{ICON.get(p['state'], '?')} {p['phase_id']} {p['state']}: ", style),
+                                         p["reason"]), width))
+    for reason, ids in skipped.items():
+        names = ids[0] if len(ids) == 1 else f"{len(ids)} phases ({', '.join(ids)})"
+        out.append(cut(Text.assemble(("– ", "dim"), (f"{names} skipped: {reason}", "dim")), width))
+    return out[:max(0, budget)]
 
 
 def phases_compact(view: RunView, width: int, budget: int) -> list[Text]:
@@ -138,7 +160,7 @@ def phases_compact(view: RunView, width: int, budget: int) -> list[Text]:
         style = STATE_STYLE.get(p["state"], "")
         word = Text(ICON.get(p["state"], "?") + p["phase_id"], style=style)
         if p["state"] == "running":
-            word.append(" " + fmt.hms(view.phase_duration(p)), style=style)
+            word.append(" " + format_duration(view.phase_duration(p)), style=style)
         if line.cell_len + word.cell_len + 1 > width and len(out) + 1 < budget:
             out.append(line)
             line = Text("  ")
@@ -165,14 +187,14 @@ def now(view: RunView, width: int, budget: int) -> list[Text]:
 def progress_line(prog: Progress, width: int, speed: float | None) -> Text:
     frac = prog.fraction
     if prog.unit == "s":
-        amount = f"{fmt.hms(prog.done)} of {fmt.hms(prog.total)}"
+        amount = f"{format_duration(prog.done)} of {format_duration(prog.total)}"
     else:
         amount = f"{int(prog.done)} of {int(prog.total)} points" if prog.total else f"{int(prog.done)} points"
     eta = ""
     if prog.eta is not None:
-        eta = f" · ETA {fmt.hms(prog.eta)}"
+        eta = f" · ETA {format_duration(prog.eta)}"
         if speed and speed != 1.0:
-            eta += f" (≈{fmt.hms(prog.eta / speed)} wall)"
+            eta += f" (≈{format_duration(prog.eta / speed)} wall)"
     tail = f" {'' if frac is None else f'{frac * 100:3.0f}%'} {amount}{eta}"
     label = f"  {prog.label} "
     bar_w = max(0, min(40, width - len(label) - len(tail)))
@@ -185,40 +207,10 @@ def progress_line(prog: Progress, width: int, speed: float | None) -> Text:
     return cut(line, width)
 
 
-# -- monitors and alarms ----------------------------------------------------------------------------
-def monitors_and_alarms(view: RunView, width: int, budget: int) -> list[Text]:
-    out = [monitor_line(view, m, width) for m in view.monitors()][:budget]
-    for a in reversed(view.alarms):
-        if len(out) >= budget:
-            break
-        out.append(event_line(view, a, width, kind=False))
-    if not out and budget:
-        out.append(Text("no interlocks declared · no alarms", style="dim"))
-    return out
-
-
-def monitor_line(view: RunView, m: MonitorRow, width: int) -> Text:
-    level = m.level
-    style = LEVEL_STYLE[level]
-    ch = m.channel
-    value = fmt.reading(ch.last, ch.unit) if ch is not None else "—"
-    unit = ch.unit if ch is not None else ""
-    name_w = 16 if width < 70 else 20
-    line = Text.assemble(("⛨ ", "dim"), (m.name[:name_w].ljust(name_w), "bold"), " ", (value.rjust(11), style), " ",
-                         fmt.limits(m.low, m.high, unit).ljust(10), " ")
-    if ch is not None and width - line.cell_len > 12:
-        spark_w = min(20, width - line.cell_len - 12)
-        line.append_text(_spark(view, ch, spark_w))
-        line.append(" ")
-    status = {OK: "ok", NEAR: "near limit", OUT: "TRIPPED" if m.tripped else "beyond limit",
-              NO_READING: "no reading"}[level]
-    line.append(status, style=style)
-    return cut(line, width)
-
-
+# -- events ---------------------------------------------------------------------------------------
 def event_line(view: RunView, e: Line, width: int, kind: bool = True) -> Text:
     start = (view.run or {}).get("started_t") or 0.0
-    line = Text.assemble((f"[{fmt.clock_stamp(e.t - start)}] ", "dim"), (f"{e.kind:<11} " if kind else "", "dim"),
+    line = Text.assemble((f"[{run_time(e.t, start, decimals=0)}] ", "dim"), (f"{e.kind:<11} " if kind else "", "dim"),
                          (e.message.replace("\n", "\\n"), SEVERITY_STYLE.get(e.severity, "")))
     return cut(line, width)
 

@@ -74,12 +74,24 @@ def throttle_reasons(mask: float | None, short: bool = False) -> tuple[list[str]
     return names, level
 
 
-def judge(value: float | None, low: float | None, high: float | None) -> str:
-    """OK, NEAR (within NEAR_FRACTION of a limit), OUT (beyond one), or NO_READING."""
+def is_discrete(value: float | None, low: float | None, high: float | None, unit: str) -> bool:
+    """A state or a count judged exactly (`cooling_ok >= 1`, `leak <= 0`, `errors <= 0`): no unit,
+    whole-number reading and limits. Sitting on such a limit is where a healthy sled sits."""
+    if unit or value is None or not math.isfinite(value) or not float(value).is_integer():
+        return False
+    limits = [x for x in (low, high) if x is not None]
+    return bool(limits) and all(math.isfinite(x) and float(x).is_integer() for x in limits)
+
+
+def judge(value: float | None, low: float | None, high: float | None, discrete: bool = False) -> str:
+    """OK, NEAR (within NEAR_FRACTION of a limit), OUT (beyond one), or NO_READING.
+    `discrete` (see `is_discrete`): no NEAR band, a state is either within its limit or not."""
     if value is None or math.isnan(value):
         return NO_READING
     if (low is not None and value < low) or (high is not None and value > high):
         return OUT
+    if discrete:
+        return OK
     if low is not None and high is not None:
         margin = (high - low) * NEAR_FRACTION
         return NEAR if value - low < margin or high - value < margin else OK
@@ -118,7 +130,7 @@ class Channel:
     def level(self) -> str:
         if self.metric == "throttle":
             return throttle_reasons(self.last)[1]
-        return judge(self.last, self.low, self.high)
+        return judge(self.last, self.low, self.high, is_discrete(self.last, self.low, self.high, self.unit))
 
     def add(self, bucket: int, sample_id: int, t: float, value: float | None) -> None:
         old = self.buckets.get(bucket)

@@ -143,12 +143,19 @@ class StoreReader:
                            (run_id,))
         return {outcome: n for outcome, n in rows}
 
-    def events(self, run_id: int, since_id: int = 0, limit: int | None = None) -> list[dict]:
-        """Events with id > `since_id`, oldest first: poll with the last id seen to follow a run."""
-        sql = """SELECT id, t, kind, severity, message, data FROM events
-                 WHERE run_id = ? AND id > ? ORDER BY id"""
-        rows = self._dicts(sql + (" LIMIT ?" if limit is not None else ""),
-                           (run_id, since_id) + ((limit,) if limit is not None else ()))
+    def events(self, run_id: int, since_id: int = 0, limit: int | None = None, kind: str | None = None) -> list[dict]:
+        """Events with id > `since_id`, oldest first: poll with the last id seen to follow a run.
+        `kind`: only events of that kind (e.g. "interlocks", "ground_truth")."""
+        sql = "SELECT id, t, kind, severity, message, data FROM events WHERE run_id = ? AND id > ?"
+        args: list[Any] = [run_id, since_id]
+        if kind is not None:
+            sql += " AND kind = ?"
+            args.append(kind)
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        rows = self._dicts(sql, args)
         for row in rows:
             row["data"] = _loads(row["data"])
         return rows
@@ -169,6 +176,21 @@ class StoreReader:
             sql += " AND s.t >= ?"
             args.append(since_t)
         return self._dicts(sql + " ORDER BY s.id", args)
+
+    def channel_extremes(self, run_id: int, names: list[str]) -> dict[str, dict]:
+        """For each named telemetry channel that has samples: its `max` (and `max_t`, when it was
+        first reached), its `min` and how many readings (`n`). One indexed pass per channel."""
+        out: dict[str, dict] = {}
+        for row in self._query("SELECT id, name FROM channels WHERE run_id = ?", (run_id,)):
+            if row["name"] not in names:
+                continue
+            agg = self._query("SELECT max(value), min(value), count(value) FROM samples WHERE channel_id = ?",
+                              (row["id"],))[0]
+            if not agg[2]:
+                continue
+            at = self._query("SELECT min(t) FROM samples WHERE channel_id = ? AND value = ?", (row["id"], agg[0]))
+            out[row["name"]] = {"max": agg[0], "max_t": at[0][0], "min": agg[1], "n": agg[2]}
+        return out
 
     def channels(self, run_id: int) -> list[dict]:
         """Telemetry channels of a run with the time span they cover."""

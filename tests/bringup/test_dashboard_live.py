@@ -30,7 +30,8 @@ def test_leaving_the_view_draws_the_final_state_once(tmp_path):
     console = Console(file=out, width=120, height=40, force_terminal=True, color_system=None)
     result, catcher, seen = _run_with_view(tmp_path, console)
     assert result.exit_code == 0 and catcher.run_id == result.run_id == 1
-    assert seen[0] == "run" and seen[-1] == "end"  # the catcher passes everything on
+    # the catcher passes everything on, to the run's end and its being recorded in the store
+    assert seen[0] == "run" and seen[-2:] == ["end", "recorded"]
     final = out.getvalue().split("\x1b[?1049l")[-1]  # what stays on the normal screen
     assert final.count("bringup watched-night v2 · DUT SN-LIVE") == 1
     assert ("run PASSED (exit 0) after 0:31:00: 3/3 phases passed; measurements: 181 pass, 0 fail, 0 unknown"
@@ -51,7 +52,7 @@ def test_a_view_that_fails_does_not_affect_the_run(tmp_path, capsys):
     console = Console(file=GoneTerminal(), width=120, height=40, force_terminal=True)
     result, _, seen = _run_with_view(tmp_path, console)
     assert result.exit_code == 0 and result.state == "passed"
-    assert seen[-1] == "end"
+    assert seen[-2:] == ["end", "recorded"]
     from bringup.store import StoreReader
 
     with StoreReader(tmp_path / "runs.sqlite") as r:

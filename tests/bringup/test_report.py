@@ -63,8 +63,9 @@ def test_report_shows_phases_failures_and_counts(store_path):
     def row(first: str) -> list[str]:
         return next(line.split() for line in lines if line.split()[:2] == first.split())
 
-    assert row("1 power_on") == ["1", "power_on", "passed", "PASS", "2.500", "s"]
-    assert row("2 links")[2:6] == ["failed", "FAIL", "0:01:29", "1"]  # 88.75 s, as h:mm:ss
+    # one duration format, H:MM:SS with a tenth, truncated like a timer: 88.75 s is 0:01:28.7
+    assert row("1 power_on") == ["1", "power_on", "passed", "PASS", "0:00:02.5"]
+    assert row("2 links")[2:6] == ["failed", "FAIL", "0:01:28.7", "1"]
     assert "1 FAIL, 1 UNKNOWN" in " ".join(row("2 links"))
     assert row("3 soak") == ["3", "soak", "skipped", "-", "-", "gate:", "links", "did", "not", "pass"]
     assert row("4 stress") == ["4", "stress", "pending", "-", "-"]
