@@ -164,6 +164,11 @@ class Runner:
                 reason = f"phase timed out after {timeout:g} s"
                 frame.verdicts.append(FAIL)
             verdict = worst(frame.verdicts)
+            if verdict != PASS:
+                # a failed step is often the first symptom of an unsafe sled (a leak powers it down
+                # and the next reading fails): read every armed interlock now, before judging, so the
+                # run ends on the cause, not on its symptom
+                monitors.check_now(ex.interlocks, ex, self.clock.now())
             if reason is None and verdict != PASS:
                 reason = ex.first_failure or f"verdict {verdict}"
             if verdict == PASS:

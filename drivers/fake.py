@@ -204,11 +204,18 @@ class FakeSled(_Fake):
 
     @reading("", port=Param(int, low=0, high=3), pattern=Param(type=str, choices=("PRBS7", "PRBS15", "PRBS31"),
                                                                 default="PRBS31"),
-             confidence=Param("%", default=95.0, low=50, high=99.99),
-             duration=Param("s", default=0.0, low=0, high=3600, help="checker run time"), holds="duration")
-    def prbs_ber(self, port: int, pattern: str = "PRBS31", confidence: float = 95.0, duration: float = 0.0) -> float:
-        """Upper bound of a mesh port's bit error rate at a confidence level. Like a bench error
-        tester that blocks until its run is over, it holds the runner for `duration`."""
+             confidence=Param("%", default=95.0, low=50, high=99.99))
+    def prbs_ber(self, port: int, pattern: str = "PRBS31", confidence: float = 95.0) -> float:
+        """Upper bound of a mesh port's bit error rate at a confidence level."""
+        if not self.powered:
+            raise DriverError("sled: links are down (the sled is off)")
+        return float(self.options["ber"])
+
+    @reading("", port=Param(int, low=0, high=3), duration=Param("s", low=0, high=3600, help="how long the test runs"),
+             holds="duration")
+    def bert_ber(self, port: int, duration: float) -> float:
+        """A port's bit error rate from an external error tester that blocks until its run is over:
+        it holds the runner for `duration` (validation refuses one longer than an armed interlock's interval)."""
         if not self.powered:
             raise DriverError("sled: links are down (the sled is off)")
         self.clock.sleep(duration)  # not self.wait: this instrument cannot let the interlocks in

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: The whole-sled procedure's gates, in order, each run only if the one before it passed.
-PHASES = ("power_on", "clocks_boot", "pcie", "hbm", "mesh", "thermal_check", "stress", "soak", "vmin_shmoo")
+PHASES = ("cooling", "power_on", "clocks_boot", "pcie", "hbm", "mesh", "thermal_check", "stress", "soak", "vmin_shmoo")
 
 GATE = "failed FAIL"          # a gate's limit caught it
 INTERLOCK = "aborted UNKNOWN"  # a monitor aborted the run to the safe state

@@ -129,6 +129,29 @@ def test_a_prbs_run_takes_its_time_on_the_simulated_clock(lab):
     assert sled.clock.now() == before + 30.0
 
 
+def test_a_prbs_run_as_a_job_answers_at_once_and_the_sled_keeps_answering_meanwhile(lab):
+    """The console is never held by a long test: start answers at once, other commands (the
+    interlocks' reads) go on while the clock runs, and job <id> gives the run's reply at its end."""
+    sled, _, port = lab
+    parse(talk(port, b"power on\n"))
+    sled.clock.advance(3.0)
+    before = sled.clock.now()
+    body, status, _ = parse(talk(port, b"start mesh prbs 0 2 all PRBS31 30\n"))
+    assert status == b"OK" and body == [b"job=1 done_in=30.0"] and sled.clock.now() == before
+    assert parse(talk(port, b"sensors 0\n"))[1] == b"OK"  # the line is free for the interlocks
+    sled.clock.advance(12.5)
+    body, status, _ = parse(talk(port, b"job 1\n"))
+    assert status == b"OK" and body == [b"job=1 state=running left_s=17.5"]
+    sled.clock.advance(17.5)
+    body, status, _ = parse(talk(port, b"job 1\n"))
+    assert status == b"OK" and body[0] == b"job=1 state=done" and len(body) == 9
+    assert all(b"locked=1" in line for line in body[1:])
+    assert parse(talk(port, b"job 1\n"))[0] == body  # collecting is a read: the same answer again
+    # a command refused outright starts no job; an unknown job is an error of its own
+    assert parse(talk(port, b"start mesh prbs 0 9 all PRBS31 30\n"))[1].startswith(b"ERR 12")
+    assert parse(talk(port, b"job 2\n"))[1].startswith(b"ERR 12")
+
+
 def test_a_failed_sensor_prints_nan(lab):
     sled, _, port = lab
     sled.inject("sensor_stuck", target={"chip": 1, "sensor": "tj"}, params={"mode": "nan"})
