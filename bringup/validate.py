@@ -10,29 +10,22 @@ import hashlib
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-import pydantic
 import yaml
 
 from . import binding, bounds, expr, holds, salvage
-from .compose import compose
+from .phase_order import topological
+from .procedure_file import load_procedure
 from .driver import ActionSpec, guardrail_violation
-from .plan import MeasurePlan, plan_measure
-from .procedure import (STEP_KINDS, ComputeStep, DoStep, ForEachStep, Limit, MeasureStep, Monitor, Procedure, Search,
-                        SearchStep, SoakStep, SweepRange, SweepStep, Value, WaitStep, WaitUntilStep, normalise)
-from .source import Document, InvalidInput, Loc, Problem, load_yaml
+from .plan import plan_measure
+from .procedure import (ComputeStep, DoStep, ForEachStep, Limit, MeasureStep, Procedure, SearchStep, SoakStep,
+                        SweepRange, SweepStep, Value, WaitStep, WaitUntilStep)
+from .source import Document, InvalidInput, Loc, Problem
 from .station import Station
 from .units import (DIMENSIONLESS, Quantity, UnitError, expect_reference, parse_expect, parse_quantity, si_unit,
                     unit)
 
-_ALL_FIELDS = sorted({f.alias or n for m in (Procedure, DoStep, MeasureStep, ComputeStep, WaitStep, WaitUntilStep,
-                                              ForEachStep, SweepStep, SearchStep, Search, SoakStep, Monitor, Limit,
-                                              SweepRange)
-                      for n, f in m.model_fields.items()} | set(STEP_KINDS) | {"condition", "poll", "duration",
-                                                                               "every", "from", "to", "step",
-                                                                               "default", "help", "after",
-                                                                               "on_fail", "retries", "id"})
 _MAX_COMBINATIONS = 10_000
 
 
@@ -47,69 +40,6 @@ class Checked:
     sha256: str
     order: list[str] = field(default_factory=list)  # phases in dependency order
     plans: dict[int, Any] = field(default_factory=dict)  # id(step) -> a measure's plan, a compute's unit
-
-
-# -- structure -----------------------------------------------------------------------------------
-def load_procedure(path: str | Path, text: str | None = None) -> tuple[Procedure, Document]:
-    """A procedure file, with everything it includes merged in (see bringup/compose.py)."""
-    try:
-        proc, doc = _load_one(path, text)
-    except salvage.PartlyRead as partial:
-        salvage.compose_rest(partial, lambda p, d: compose(p, d, _load_one))
-    return compose(proc, doc, _load_one)
-
-
-def _load_one(path: str | Path, text: str | None = None) -> tuple[Procedure, Document]:
-    doc = load_yaml(path, text, what="procedure")
-    if not isinstance(doc.data, dict):
-        raise InvalidInput([doc.problem((), "a procedure is a mapping with 'procedure', 'requires' and 'phases'",
-                                        "see docs/procedures.md")])
-    data = normalise(doc.data)
-    try:
-        proc = Procedure.model_validate(data)
-    except pydantic.ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        problems = [_located(doc, e) for e in errors]
-        rest = salvage.remainder(data, errors, _strip_tags)  # one unreadable step must not hide the others
-        if rest is None:
-            raise InvalidInput(problems) from None
-        raise salvage.PartlyRead(problems, rest[0], doc, rest[1]) from None
-    return proc, doc
-
-
-def _strip_tags(loc: Iterable[Any]) -> Loc:
-    out: list[Any] = []
-    for part in loc:
-        # the step union inserts its tag ("measure") after a list index; the YAML has no such level
-        if isinstance(part, str) and part in STEP_KINDS and out and isinstance(out[-1], int) and len(out) >= 2 \
-                and out[-2] in ("steps", "safe_state"):
-            continue
-        if isinstance(part, str) and part.startswith("function-"):
-            continue
-        out.append(part)
-    return tuple(out)
-
-
-def _located(doc: Document, err: dict[str, Any]) -> Problem:
-    loc = _strip_tags(err["loc"])
-    kind = err["type"]
-    where = "/".join(map(str, loc)) or "the top level"
-    if kind == "extra_forbidden":
-        key = loc[-1]
-        close = difflib.get_close_matches(str(key), _ALL_FIELDS, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else "remove it; see `bringup schema` for the language"
-        return doc.problem(loc, f"unknown key '{key}'", hint, key=True)
-    if kind == "missing":
-        parent = "/".join(map(str, loc[:-1])) or "the procedure"
-        return doc.problem(loc, f"'{loc[-1]}' is required in {parent}", f"add '{loc[-1]}:'")
-    if kind == "step_kind":
-        return doc.problem(loc, *salvage.step_kind_problem(err.get("input")))
-    if kind == "string_pattern_mismatch":
-        return doc.problem(loc, f"{where}: '{err.get('input')}' is not a name of the form role.action",
-                           "e.g. psu.set or sled.max_tj")
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    hint = getattr((err.get("ctx") or {}).get("error"), "hint", "")  # an ExprError knows what to do about it
-    return doc.problem(loc, f"{where}: {msg}", hint)
 
 
 # -- semantics -----------------------------------------------------------------------------------
@@ -490,32 +420,6 @@ class _Checker:
             self.fail(("phases", ids[cycle[0]], "after"), "phases depend on each other in a cycle: "
                       + " -> ".join(cycle + [cycle[0]]), "remove one 'after:' so that the phases can be ordered")
         return order
-
-
-def topological(nodes: list[tuple[str, list[str]]]) -> tuple[list[str], list[str]]:
-    """Phases in dependency order, keeping the written order among independent ones; and a cycle if any."""
-    deps = {n: list(d) for n, d in nodes}
-    order: list[str] = []
-    done: set[str] = set()
-    remaining = [n for n, _ in nodes]
-    while remaining:
-        ready = next((n for n in remaining if all(d in done for d in deps[n])), None)
-        if ready is None:
-            return order, _find_cycle(deps, remaining)
-        order.append(ready)
-        done.add(ready)
-        remaining.remove(ready)
-    return order, []
-
-
-def _find_cycle(deps: dict[str, list[str]], remaining: list[str]) -> list[str]:
-    start = remaining[0]
-    path: list[str] = []
-    node = start
-    while node not in path:
-        path.append(node)
-        node = next(d for d in deps[node] if d in remaining)
-    return path[path.index(node):]
 
 
 def _unit_for(dim: str) -> str:
