@@ -175,8 +175,8 @@ CASES: tuple[Case, ...] = (
          symptoms=(any_of("fan", "cooling_ok"),)),
 
     # -- a sensor that cannot be trusted: UNKNOWN at the first reading of it, never PASS ----------------
-    # (the max_tj interlock reads every junction from the first second of power_on)
-    Case("sensor_stuck/chip1/tj/nan", "sensor_stuck:chip=1,sensor=tj,mode=nan", "power_on", NOT_PASS,
+    # (the max_tj interlock reads every junction from the run's first second, while the cooling is proven)
+    Case("sensor_stuck/chip1/tj/nan", "sensor_stuck:chip=1,sensor=tj,mode=nan", "cooling", NOT_PASS,
          symptoms=(any_of("tj", "junction"), any_of("nan", "cannot read", "unknown"))),
     Case("sensor_stuck/chip2/VDD_CORE/nack", "sensor_stuck:chip=2,sensor=rail:VDD_CORE,mode=nack", "power_on",
          NOT_PASS, symptoms=(chip(2), rail("VDD_CORE"),

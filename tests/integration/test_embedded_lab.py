@@ -26,7 +26,7 @@ def test_healthy_sled_passes_every_phase_and_ends_safe(tmp_path):
     done, r = bringup(tmp_path, "-p", "soak=5min")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert {p["phase_id"]: p["state"] for p in r.phases(1)} == {
-        p: "passed" for p in ("power_on", "clocks_boot", "pcie", "hbm", "mesh", "thermal_check", "stress", "soak",
+        p: "passed" for p in ("cooling", "power_on", "clocks_boot", "pcie", "hbm", "mesh", "thermal_check", "stress", "soak",
                               "vmin_shmoo")}
     instruments = next(e for e in r.events(1) if e["kind"] == "instruments")["data"]
     assert instruments["psu"].startswith("Keysight Technologies,E36312A")  # *IDN? over PyVISA
