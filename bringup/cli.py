@@ -86,8 +86,8 @@ def validate(procedure: str, station: str | None, params: tuple[str, ...]) -> No
               help="serial number of the device under test (exports without one use the serial the sled reports)")
 @click.option("--store", type=click.Path(dir_okay=False), help="results database (default: $BRINGUP_STORE or "
               "./bringup-results/runs.sqlite)")
-@click.option("--speed", type=float, help="simulated stations: run at this multiple of wall time "
-              "(default: as fast as possible)")
+@click.option("--speed", type=float, help="simulated stations: run at most this multiple of wall time, for "
+              "watching (default: as fast as possible); the night is the same at any speed")
 @click.option("--fault", "faults", multiple=True, metavar="NAME[:TARGET][@TIME]",
               help="embedded simulator: inject a catalog fault (see `bringup sim faults`); repeatable")
 @click.option("--sled", "sled_file", type=click.Path(dir_okay=False),
