@@ -293,7 +293,17 @@ def _diagnosis(run: Run, pid: str) -> tuple[str, list[str]]:
 
 
 def _check_common(case: Case, run: Run, problems: list[str]) -> None:
-    """What every run must end in: the safe state, all rails off, cooling on, no hardware trip."""
+    """What every run must end in: the safe state, all rails off, cooling on, no hardware trip;
+    and no interlock ever went unread past its interval, whatever the fault did to the sled."""
+    summaries = [e["data"]["interlocks"] for e in run.events if e["kind"] == "interlocks"]
+    if not summaries:
+        problems.append("no interlock summary stored")
+    else:
+        late = [f"{i['name']} {i['largest_gap_s']:g} s (every {i['every_s']:g} s)" for i in summaries[-1] if i["late"]]
+        if late:
+            problems.append("interlocks read late: " + ", ".join(late))
+        worst = max(summaries[-1], key=lambda i: i["largest_gap_s"] - i["every_s"])
+        print(f"{case.id}: worst interlock gap {worst['largest_gap_s']:g} s ({worst['name']}, every {worst['every_s']:g} s)")
     safe = [s for s in run.steps if s["path"].startswith("safe_state")]
     if len(safe) != GATES.safe_steps or any(s["outcome"] != "ok" for s in safe):
         problems.append(f"safe state: expected {GATES.safe_steps} steps all ok, got "
