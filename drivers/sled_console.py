@@ -21,14 +21,15 @@ from __future__ import annotations
 from .sled_chip import ChipReadings
 from .sled_console_base import Retry, SledConsoleBase, port_of
 from .sled_cooling import CoolingReadings
+from .sled_fuses import FuseReadings
 from .sled_links import LinkReadings, ber_upper_bound
 from .sled_power import RAILS, PowerControl
 
 __all__ = ["SledConsole", "Retry", "RAILS", "ber_upper_bound", "port_of"]
 
 
-# `bringup drivers` lists the bases last to first: power, chips, cooling, links
-class SledConsole(LinkReadings, CoolingReadings, ChipReadings, PowerControl, SledConsoleBase):
+# `bringup drivers` lists the bases last to first: power, chips, fuses, cooling, links
+class SledConsole(LinkReadings, CoolingReadings, FuseReadings, ChipReadings, PowerControl, SledConsoleBase):
     """An accelerator sled through its BMC's serial console."""
 
     kind = "sled"

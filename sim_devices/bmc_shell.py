@@ -37,6 +37,7 @@ HELP = [
     "pmbus <chip> <RAIL> write <CODE> [<VALUE>]    raw PMBus write (CLEAR_FAULTS has no value)",
     "sensors [chip]                       tj, hbm, power, clock, core rail, throttle, errors",
     "pll <chip> | boot <chip> | health <chip>",
+    "fuses [chip]                         id, IDDQ bin, speed bin, Vmin burned at wafer sort",
     "hbm train|bist|status <chip>",
     "pcie status|retrain|trace <chip> | pcie margin <chip> [lane]",
     "mesh status|retrain <chip> <port> | mesh margin <chip> <port> [lane]",
@@ -64,7 +65,7 @@ class BmcShell(LinkCommands):
         self._commands: dict[str, Callable[[list[str]], Any]] = {
             "help": self._help, "id": self._id, "power": self._power, "input": self._input,
             "coolant": self._coolant, "rail": self._rail, "pmbus": self._pmbus, "sensors": self._sensors,
-            "pll": self._pll, "boot": self._boot, "health": self._health, "hbm": self._hbm,
+            "pll": self._pll, "fuses": self._fuses, "boot": self._boot, "health": self._health, "hbm": self._hbm,
             "pcie": self._pcie, "mesh": self._mesh, "stress": self._stress, "vcore": self._vcore,
             "freq": self._freq, "log": self._log, "job": lambda args: self.jobs.collect(args),
         }
@@ -252,6 +253,18 @@ class BmcShell(LinkCommands):
                                 vdd_core_v=s["vdd_core_v"], idd_core_a=s["idd_core_a"],
                                 throttle=f"0x{s['throttle_reasons']:02X}", sram_ce=s["sram_ce"], sram_ue=s["sram_ue"],
                                 mismatches=s["golden_mismatches"]))
+        return lines
+
+    def _fuses(self, args: list[str]) -> list[str]:
+        # the BMC's copy of each chip's fuse bank, taken at the sled's final test: it reads with the
+        # rails off, and a chip that leaks or weakens later still reads what it was sorted as
+        lines = []
+        for c in self._chips(args):
+            f = self.sled.fuses(c)
+            lines.append(record(chip=c, id=f["id"], iddq_a=f["iddq_a"], iddq_v=f["iddq_v"],
+                                iddq_temp_c=f["iddq_temp_c"], speed_bin_hz=f["speed_bin_hz"],
+                                vmin_v=f["vmin_v"], vmin_freq_hz=f["vmin_freq_hz"],
+                                vmin_temp_c=f["vmin_temp_c"]))
         return lines
 
     def _pll(self, args: list[str]) -> list[str]:

@@ -179,6 +179,28 @@ class CharacterizationConfig(_Model):
     hang_onset_v: float = Field(0.025, description="the core hangs this far below")
 
 
+class FusesConfig(_Model):
+    """Values burned into each chip at wafer sort (PHYSICS.md §9), read with the console's `fuses`.
+
+    The leakage bin is the chip's own P_L0 (the same log-normal draw) as wafer sort measured it:
+    IDDQ, clocks stopped, at `iddq_v` and `iddq_temp_c`, off by a few percent of tester error and
+    rounded to the fuse's resolution. Faults that make a part leak later do not change it: that is
+    what bring-up compares against."""
+
+    id_prefix: str = Field("SIM", description="chip id: <prefix>-L<lot>-W<wafer>-D<die>")
+    iddq_v: float = Field(0.75, description="IDDQ test voltage (VDD_CORE at sort), V")
+    iddq_temp_c: float = Field(25.0, description="IDDQ test temperature (wafer sort), C")
+    iddq_error_sigma: float = Field(
+        0.02, description="log-normal sigma of the tester's IDDQ error: the bin predicts within a few %")
+    iddq_lsb_a: float = Field(0.1, description="resolution of the fused IDDQ, A")
+    speed_bins_hz: list[float] = Field(
+        default_factory=lambda: [1.4e9, 1.5e9, 1.6e9, 1.7e9],
+        description="speed bins, Hz: the fused bin is the fastest the chip passes at the sort point (0: none)")
+    speed_test_v: float = Field(0.70, description="speed sort voltage: nominal VDD_CORE less a guardband, V")
+    speed_test_c: float = Field(85.0, description="speed and Vmin sort temperature, C")
+    vmin_step_v: float = Field(0.00625, description="tester's Vmin step: the fused Vmin is rounded up to it, V")
+
+
 class InputConfig(_Model):
     """The sled's input: a hot-swap eFuse fed by a bench supply."""
 
@@ -206,6 +228,7 @@ class SledConfig(_Model):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     boot: BootConfig = Field(default_factory=BootConfig)
     characterization: CharacterizationConfig = Field(default_factory=CharacterizationConfig)
+    fuses: FusesConfig = Field(default_factory=FusesConfig)
     input: InputConfig = Field(default_factory=InputConfig)
     sim: SimConfig = Field(default_factory=SimConfig)
     hbm_stacks: int = Field(4, description="per chip (Trainium2: 4 stacks, 96 GiB)")

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from .config import RailConfig, SledConfig, default_air_cooling, default_air_thermal, default_rails
 from .faults import catalog_rows
 
-_SECTIONS = ("power", "thermal", "cooling_loop", "limits", "boot", "characterization", "input", "sim")
+_SECTIONS = ("power", "thermal", "cooling_loop", "limits", "boot", "characterization", "fuses", "input", "sim")
 _RAIL_COLUMNS = (("vout", "vout V"), ("idle_w", "idle W"), ("full_w", "full W"), ("i_max", "i_max A"),
                  ("r_loadline", "R_LL ohm"), ("ton_rise_ms", "TON_RISE ms"))
 

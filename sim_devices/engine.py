@@ -23,6 +23,7 @@ from .characterization import Silicon
 from .chip import Chip
 from .config import SledConfig
 from .coolant import CoolingLoop
+from .fuses import burn
 from .links import LinkFactory
 from .power_model import PowerModel
 from .railbank import RailBank
@@ -42,7 +43,8 @@ class Engine:
         self.seed = seed
         n = self.n = cfg.n_chips
         seq = np.random.SeedSequence(seed)
-        s_power, s_silicon, s_chips, s_errors, s_tests, s_faults = seq.spawn(6)
+        # a seventh stream for the fuses: the first six (and so every older seed's night) unchanged
+        s_power, s_silicon, s_chips, s_errors, s_tests, s_faults, s_fuses = seq.spawn(7)
         self.rng_errors = np.random.default_rng(s_errors)
         self.rng_tests = np.random.default_rng(s_tests)
         self.rng_faults = np.random.default_rng(s_faults)
@@ -58,6 +60,8 @@ class Engine:
                                       cfg.sim.expm_cache)
         self.power = PowerModel(cfg.power, cfg.rails, n, np.random.default_rng(s_power))
         self.silicon = Silicon(cfg.characterization, n, np.random.default_rng(s_silicon))
+        self.fuses = burn(cfg.fuses, cfg.power, cfg.characterization, self.power, self.silicon,
+                          np.random.default_rng(s_fuses))
         self.throttle = Throttle(cfg.limits, n)
         self.links = LinkFactory(cfg)
         self.hbm_cattrip_c = float(getattr(self.links.hbm_cfg, "cattrip_c", 105.0))

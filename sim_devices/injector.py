@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from . import pmbus
+from .boot import READY
 from .faults import CATALOG
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class FaultInjector:
         self._records: list[dict[str, Any]] = []
         self.sensor_faults: dict[tuple[int, str], tuple[str, float]] = {}
         self.console: dict[str, Any] | None = None
+        self._firing: dict[str, Any] = {}
 
     def records(self) -> list[dict[str, Any]]:
         return copy.deepcopy(self._records)
@@ -109,6 +111,7 @@ class FaultInjector:
 
     def _fire(self, record: dict[str, Any], t: float) -> None:
         apply = getattr(self, "_" + record["name"])
+        self._firing = record        # a fault that lands later fills its own truth in then
         truth = apply(t, record["target"], record["params"]) or {}
         record.update(state="active", injected_at=t, truth=_plain(truth))
         self.engine._refresh()
@@ -328,9 +331,33 @@ class FaultInjector:
                 "oc_fault_a": float(eng.bank.oc_fault[c, core])}
 
     def _below_vmin(self, t, tgt, prm):
-        """The part weakens until VDD_CORE sits `margin_mv` below its Vmin, then recovers."""
+        """The part weakens until VDD_CORE sits `margin_mv` below its Vmin, then recovers.
+
+        Vmin means something only for a core that runs: its shift is worked out from the die
+        voltage, clock and junction of a booted chip. Injected before that (before power-on, while
+        the chip is off, resetting or booting) the fault waits for the chip to be up, and its ramp
+        and duration count from then; `truth.starts_at` says when that was."""
         eng = self.engine
         c = int(tgt["chip"])
+        record = self._firing
+        truth = {"waiting_for": f"chip{c} booted"}
+
+        def running() -> bool:
+            ch = eng.chips[c]
+            return ch.boot.state == READY and bool(eng.bank.on[c, eng.core] > 0)
+
+        def start(tt: float) -> bool:
+            if not running():
+                return False
+            record["truth"] = _plain(self._start_below_vmin(tt, c, prm))
+            return True
+        if start(t):
+            return record["truth"]
+        eng.watchers.append(start)
+        return truth
+
+    def _start_below_vmin(self, t: float, c: int, prm: dict[str, Any]) -> dict[str, Any]:
+        eng = self.engine
         v = float(eng.bank.vout[c, eng.core])
         f = float(eng.f_set[c] * eng.throttle.factor[c])
         vmin = float(eng.silicon.vmin(f, eng.tj(c))[c])
@@ -347,8 +374,8 @@ class FaultInjector:
         def restore(tt: float) -> None:
             eng.silicon.shift_vmin(c, -total)
         eng.agenda.at(t + float(prm["duration_s"]), restore)
-        return {"vdd_die_v": v, "vmin_before_v": vmin, "vmin_shift_v": total,
-                "lowest_margin_v": float(prm["margin_mv"]) * 1e-3,
+        return {"starts_at": t, "vdd_die_v": v, "freq_hz": f, "tj_c": eng.tj(c), "vmin_before_v": vmin,
+                "vmin_shift_v": total, "lowest_margin_v": float(prm["margin_mv"]) * 1e-3,
                 "restored_at": t + float(prm["duration_s"])}
 
     def _thermal_runaway(self, t, tgt, prm):

@@ -316,6 +316,11 @@ class Sled(SledLinks):
                         "vdd_die_v": float(v), "freq_hz": f, "tj_c": tj})
         return out
 
+    def fuses(self, chip: int) -> dict[str, Any]:
+        """What chip `chip`'s fuses say (burned at wafer sort: a fault never changes them)."""
+        (c,) = self._chips(chip)
+        return self.engine.fuses[c].as_dict()
+
     def true_vmin(self, chip: int, freq_hz: float | None = None, tj_c: float | None = None) -> float:
         """Ground truth for tests: the chip's Vmin at f and Tj (no test noise)."""
         self.sync()

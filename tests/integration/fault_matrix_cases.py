@@ -96,16 +96,33 @@ CASES: tuple[Case, ...] = (
          symptoms=(chip(1), rail("HBM_VDD"), any_of("current", "iout", "power"))),
     Case("soft_short/chip3/VDD_SRAM", "soft_short:chip=3,rail=VDD_SRAM,resistance_mohm=50", "power_on",
          symptoms=(chip(3), rail("VDD_SRAM"), any_of("current", "iout", "power"))),
+    # chip 1 is seed 0's least leaky part: x3 its leakage idles at 111 A, inside the 150 A window that
+    # every healthy part needs, and only its own fused IDDQ bin shows it leaks three times too much
+    Case("soft_short/chip1/low_leakage", "soft_short:chip=1", "power_on",
+         symptoms=(chip(1), rail("VDD_CORE"), any_of("fused", "iddq", "leak"))),
+    # a 50 mOhm load on its core: 15 A more than its bin predicts, also inside the window
+    Case("soft_short/chip1/VDD_CORE/50mOhm", "soft_short:chip=1,rail=VDD_CORE,resistance_mohm=50", "power_on",
+         symptoms=(chip(1), rail("VDD_CORE"), any_of("fused", "iddq", "leak"))),
+    # 5 mOhm on the 1200 A core rail is no overcurrent (150 A more), but far outside the idle window
+    Case("rail_short/chip1/VDD_CORE", "rail_short:chip=1,rail=VDD_CORE", "power_on",
+         symptoms=(chip(1), rail("VDD_CORE"), "current")),
+    # AVDD_PLL 5 % low is seen at its cause, the rail check of power_on, before any lock is tried
+    Case("pll_no_lock/chip0/avdd_low", "pll_no_lock:chip=0,cause=avdd_low", "power_on",
+         symptoms=(chip(0), rail("AVDD_PLL"), "voltage")),
     Case("pg_stuck/chip0/HBM_VDD", "pg_stuck:chip=0,rail=HBM_VDD", "power_on",
          symptoms=(chip(0), rail("HBM_VDD"), any_of("TON_MAX", "POWER_GOOD", "power.good", r"\bPG\b"))),
     Case("pg_stuck/chip1/SERDES_AVDD", "pg_stuck:chip=1,rail=SERDES_AVDD", "power_on",
          symptoms=(chip(1), rail("SERDES_AVDD"), any_of("TON_MAX", "POWER_GOOD", "power.good", r"\bPG\b"))),
+    Case("pg_stuck/chip3/HBM_VDDQ", "pg_stuck:chip=3,rail=HBM_VDDQ", "power_on",
+         symptoms=(chip(3), rail("HBM_VDDQ"), any_of("TON_MAX", "POWER_GOOD", "power.good", r"\bPG\b"))),
     Case("sequence_violation/chip0", "sequence_violation:chip=0", "power_on",
          symptoms=(chip(0), any_of("sequenc", rail("VDDIO")))),
     Case("sequence_violation/chip2", "sequence_violation:chip=2", "power_on",
          symptoms=(chip(2), any_of("sequenc", rail("VDDIO")))),
     Case("overvoltage/chip0/VDD_CORE", "overvoltage:chip=0,rail=VDD_CORE", "power_on",
          symptoms=(chip(0), rail("VDD_CORE"), any_of("VOUT_OV", r"\bOV\b", "overvoltage"))),
+    Case("overvoltage/chip1/VDD_SRAM", "overvoltage:chip=1,rail=VDD_SRAM", "power_on",
+         symptoms=(chip(1), rail("VDD_SRAM"), any_of("VOUT_OV", r"\bOV\b", "overvoltage"))),
     Case("overvoltage/chip3/HBM_VPP", "overvoltage:chip=3,rail=HBM_VPP", "power_on",
          symptoms=(chip(3), rail("HBM_VPP"), any_of("VOUT_OV", r"\bOV\b", "overvoltage"))),
 
@@ -120,6 +137,8 @@ CASES: tuple[Case, ...] = (
          symptoms=(chip(1), "width", r"(?<![\d.])8(?![\d.])")),     # x16 trains as x8
     Case("dead_lane/pcie/chip3/lane12", "dead_lane:chip=3,link=pcie,lane=12", "pcie",
          symptoms=(chip(3), "width")),
+    Case("dead_lane/pcie/chip0/lane15", "dead_lane:chip=0,link=pcie,lane=15", "pcie",
+         symptoms=(chip(0), "width")),
     Case("marginal_lane/pcie/chip2/lane3", "marginal_lane:chip=2,link=pcie,lane=3", "pcie",
          symptoms=(chip(2), lane(3), any_of("margin", "ber", "aer"))),
 
@@ -128,6 +147,8 @@ CASES: tuple[Case, ...] = (
          symptoms=(chip(1), any_of(stack(2), r"\b72\b", r"trained_stacks.*\b3\b"))),
     Case("hbm_train_fail/chip3/stack0", "hbm_train_fail:chip=3,stack=0", "hbm",
          symptoms=(chip(3), any_of(stack(0), r"\b72\b", r"trained_stacks.*\b3\b"))),
+    Case("hbm_train_fail/chip0/stack3", "hbm_train_fail:chip=0,stack=3", "hbm",
+         symptoms=(chip(0), any_of(stack(3), r"\b72\b", r"trained_stacks.*\b3\b"))),
 
     # -- mesh ------------------------------------------------------------------------------------------
     Case("dead_lane/mesh/chip3/port2", "dead_lane:chip=3,link=mesh,port=2,lane=4", "mesh",
@@ -140,23 +161,35 @@ CASES: tuple[Case, ...] = (
     # -- thermal_check: cooling per watt, before full power -------------------------------------------
     Case("heatsink_misfit/chip2", "heatsink_misfit:chip=2", "thermal_check",
          symptoms=(chip(2), any_of("K/W", "psi", "per watt", "tj", "temp"))),
-    # P_L0 x2 (PHYSICS: x2-x3) idles inside the power-on current window and is refused by the loop
-    # gain; at the catalog's x3 it draws 160 A at idle and power_on refuses it first (next case)
-    Case("thermal_runaway/chip1/leak2", "thermal_runaway:chip=1,leak_factor=2", "thermal_check",
-         symptoms=(chip(1), any_of("K/W", "psi", "gain", "runaway"))),
-    Case("thermal_runaway/chip2/leak2", "thermal_runaway:chip=2,leak_factor=2", "thermal_check",
-         symptoms=(chip(2), any_of("K/W", "psi", "gain", "runaway"))),
+    # A leaky part (PHYSICS: P_L0 x2-x3) leaks twice its own fused IDDQ bin at idle and power_on
+    # refuses it before full power; at the catalog's x3 chip 0 also breaks the 150 A idle window.
+    Case("thermal_runaway/chip1/leak2", "thermal_runaway:chip=1,leak_factor=2", "power_on",
+         symptoms=(chip(1), rail("VDD_CORE"), any_of("fused", "iddq", "leak"))),
+    Case("thermal_runaway/chip2/leak2", "thermal_runaway:chip=2,leak_factor=2", "power_on",
+         symptoms=(chip(2), rail("VDD_CORE"), any_of("fused", "iddq", "leak"))),
     Case("thermal_runaway/chip0/leak3", "thermal_runaway:chip=0", "power_on",
          symptoms=(chip(0), rail("VDD_CORE"), "current")),
+    # leaking 1.3x its bin passes power_on; chip 0, the sled's leakiest part, on a sink six times
+    # worse is refused by the loop gain extrapolated to full power
+    Case("thermal_runaway/chip0/leak1.3", "thermal_runaway:chip=0,leak_factor=1.3", "thermal_check",
+         symptoms=(chip(0), any_of("K/W", "psi", "gain", "runaway"))),
 
     # -- stress: timed inside the stress phase (a workload fault needs the workload running) ----------
     # power_virus_oc raises the chip's activity whenever it runs: injected at the start it shows as an
     # idle OC warning in power_on. It lands as the stress phase's power-virus step starts.
     Case("power_virus_oc/chip3", "power_virus_oc:chip=3@{stress+1s}", "stress",
          symptoms=(chip(3), any_of(r"\bOC\b", "IOUT", "current", "brake", "throttle"))),
-    # below_vmin needs VDD_CORE up when it lands (its shift is computed from the die voltage then)
     Case("below_vmin/chip2", "below_vmin:chip=2@{stress+1min}", "stress",
          symptoms=(chip(2), any_of("mismatch", "golden", "stress_check", "uncorrectable", "sram", "hang"))),
+    # Landing before the chip runs (before power-on, in cooling), below_vmin waits for it to boot and
+    # then weakens it; landing in pcie it acts at once. Either way its errors are counted since
+    # power-on, and the first gate that reads those counters is the end of the stress phase.
+    Case("below_vmin/chip0/before_power_on", "below_vmin:chip=0", "stress",
+         symptoms=(chip(0), any_of("mismatch", "golden", "uncorrectable", "sram"))),
+    Case("below_vmin/chip3@30s", "below_vmin:chip=3@30s", "stress",
+         symptoms=(chip(3), any_of("mismatch", "golden", "uncorrectable", "sram"))),
+    Case("below_vmin/chip1/pcie+5s", "below_vmin:chip=1@{pcie+5s}", "stress",
+         symptoms=(chip(1), any_of("mismatch", "golden", "uncorrectable", "sram"))),
 
     # -- soak: an interlock, within one interval of the reading crossing its limit ---------------------
     Case("brownout@2h", "brownout@2h", "soak", INTERLOCK, instantaneous=True,
@@ -168,6 +201,9 @@ CASES: tuple[Case, ...] = (
     # lands, faster than a 5 s HBM interlock can be sure to act (the stack's own CATTRIP is for that)
     Case("hbm_overtemp/chip2/x4/soak+30min", "hbm_overtemp:chip=2,factor=4@{soak+30min}", "soak", INTERLOCK,
          symptoms=("hbm",)),
+    # the soak reads every chip's uncorrectable core errors each minute
+    Case("below_vmin/chip2/soak+2min", "below_vmin:chip=2@{soak+2min}", "soak",
+         symptoms=(chip(2), any_of("uncorrectable", "sram"))),
     # 5.5h, not 5h30min: `@` takes one quantity (bringup.units does not add up 5h30min)
     Case("coolant_leak@5.5h", "coolant_leak@5.5h", "soak", INTERLOCK, instantaneous=True,
          symptoms=(any_of("leak", "cooling_ok"),)),
@@ -175,7 +211,8 @@ CASES: tuple[Case, ...] = (
          symptoms=(any_of("fan", "cooling_ok"),)),
 
     # -- a sensor that cannot be trusted: UNKNOWN at the first reading of it, never PASS ----------------
-    # (the max_tj interlock reads every junction from the run's first second, while the cooling is proven)
+    # (the max_tj interlock reads every junction from the run's first second, in cooling: the
+    # sensor is read before any rail is on)
     Case("sensor_stuck/chip1/tj/nan", "sensor_stuck:chip=1,sensor=tj,mode=nan", "cooling", NOT_PASS,
          symptoms=(any_of("tj", "junction"), any_of("nan", "cannot read", "unknown"))),
     Case("sensor_stuck/chip2/VDD_CORE/nack", "sensor_stuck:chip=2,sensor=rail:VDD_CORE,mode=nack", "power_on",
