@@ -174,6 +174,7 @@ def _record(ex: Execution, frame: Frame, label: str, value: float, unit_symbol: 
                        .replace("  ", " "))
         if attempts > 1:
             message = f"{message} (attempt {attempt} of {attempts})"
+        ex.not_passed, ex.not_passed_message = ex.not_passed + 1, message
     coords = frame.coords or None
     ex.store.measurement(ex.run_id, frame.path, label, None if value != value else value, unit_symbol, low, high,
                          verdict, t, coords, instrument, ex.dut, message, gate=gate)
@@ -262,6 +263,7 @@ def _search(ex: Execution, step: SearchStep, frame: Frame, deadline: float | Non
     ex.store.step(ex.run_id, f"{frame.path}/{label}", "search", started, ex.clock.now(), "ok", None, 1)
     if passing is None:  # FAIL, not UNKNOWN: the checks ran and failed even at the passing point
         message = f"{_where(label, frame.coords)}: no passing point: the checks failed already at {failed_at}"
+        ex.not_passed, ex.not_passed_message = ex.not_passed + 1, message
         ex.store.measurement(ex.run_id, frame.path, label, None, u, low, high, FAIL, ex.clock.now(),
                              frame.coords or None, None, ex.dut, message, gate=frame.gate)
         if frame.gate:
@@ -341,6 +343,7 @@ def _step_failed(ex: Execution, frame: Frame, kind: str, label: str, started: fl
                  message: str, attempt: int) -> None:
     ex.store.step(ex.run_id, f"{frame.path}/{label}", kind, started, ex.clock.now(), outcome, message, attempt)
     ex.event("step", message, severity="error")
+    ex.not_passed, ex.not_passed_message = ex.not_passed + 1, message
     raise StepFailed(verdict, message)
 
 
@@ -392,12 +395,28 @@ def _loop(ex: Execution, step: Any, frame: Frame, names: list[str], axes: list[l
         for point in itertools.product(*axes):
             scope = {**frame.scope, **dict(zip(names, point))}
             coords = {**frame.coords, **{n: (str(v) if isinstance(v, Quantity) else v) for n, v in zip(names, point)}}
+            before = ex.not_passed
             run_steps(ex, step.steps, Frame(frame.phase, frame.path, scope, coords, frame.deadline, frame.verdicts))
+            if getattr(step, "recover", None) and ex.not_passed != before:
+                _recover(ex, step, Frame(frame.phase, frame.path, scope, coords, frame.deadline, frame.verdicts),
+                         label, ex.not_passed - before)
     except StepFailed:
         outcome = "error"
         raise
     finally:
         ex.store.step(ex.run_id, f"{frame.path}/{label}", "loop", started, ex.clock.now(), outcome, None, 1)
+
+
+def _recover(ex: Execution, step: SweepStep, frame: Frame, label: str, failed: int) -> None:
+    """A point failed: the part may be hung, and a hung part fails every point after it, so the
+    sweep's `recover` steps bring it back first. Said in the record, with the point's coordinates;
+    the steps are gates (a part that does not come back stops the phase) and are recorded as steps."""
+    where = ", ".join(f"{k}={v}" for k, v in frame.coords.items())
+    ex.event("recover", f"{frame.path}: {label} [{where}]: {failed} check(s) did not pass "
+                        f"(last: {ex.not_passed_message}); recovering before the next point",
+             severity="warning", data={"sweep": label, "coords": frame.coords, "not_passed": failed,
+                                       "steps": len(step.recover)})
+    run_steps(ex, step.recover, frame)
 
 
 def _soak(ex: Execution, step: SoakStep, frame: Frame, deadline: float | None) -> None:
