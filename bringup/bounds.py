@@ -154,6 +154,7 @@ class _Bounds:
                       "into several procedures")
             total = 1  # said once, at the outermost loop that crosses it
         self.steps(step.steps, loc + ("steps",), scope, total)
+        self.steps(getattr(step, "recover", []), loc + ("recover",), scope, total)  # at most once a point
 
     def measure(self, step: MeasureStep, loc: Loc, scope: Scope, runs: int) -> None:
         self.limit(step.limit, loc + ("limit",), scope)

@@ -87,6 +87,7 @@ def _holds(steps: list[Any], loc: Loc, scope: dict[str, list[Any]],
                 except Exception:  # a sweep over loop values: its points are checked elsewhere
                     inner[n] = []
             yield from _holds(step.steps, here + ("steps",), inner, specs)
+            yield from _holds(step.recover, here + ("recover",), inner, specs)
         elif isinstance(step, SoakStep):
             yield from _holds(step.steps, here + ("steps",), scope, specs)
 

@@ -205,6 +205,10 @@ class SweepStep(_Step):
 
     sweep: dict[str, list[Any] | SweepRange]
     steps: list["Step"] = Field(min_length=1)
+    recover: list["Step"] = Field(
+        default_factory=list,
+        description="run after a point where any check did not pass (FAIL or UNKNOWN, characterization data "
+                    "included), before the next point: what brings the part back, such as a reset")
 
 
 class Search(_Model):

@@ -120,7 +120,8 @@ def _dispatch(ex: Execution, step: Any, frame: Frame, deadline: float | None, at
     elif isinstance(step, ComputeStep):
         _compute(ex, step, frame)
     elif isinstance(step, SearchStep):
-        _search(ex, step, frame, deadline)
+        from .search_step import run_search  # it runs its probes through run_steps: imported late
+        run_search(ex, step, frame, deadline)
     else:  # pragma: no cover - the model admits no other step
         raise TypeError(type(step))
 
@@ -174,6 +175,7 @@ def _record(ex: Execution, frame: Frame, label: str, value: float, unit_symbol: 
                        .replace("  ", " "))
         if attempts > 1:
             message = f"{message} (attempt {attempt} of {attempts})"
+        ex.not_passed, ex.not_passed_message = ex.not_passed + 1, message
     coords = frame.coords or None
     ex.store.measurement(ex.run_id, frame.path, label, None if value != value else value, unit_symbol, low, high,
                          verdict, t, coords, instrument, ex.dut, message, gate=gate)
@@ -207,87 +209,12 @@ def _compute(ex: Execution, step: ComputeStep, frame: Frame) -> None:
     _record(ex, frame, label, value, u, low, high, t, None, message, step.gate and frame.gate)
 
 
-# -- search (Vmin) ---------------------------------------------------------------------------------
-def _search(ex: Execution, step: SearchStep, frame: Frame, deadline: float | None) -> None:
-    """Step a setting from a passing point toward `to`; stop at the first point where any repeat
-    of the nested checks fails. The result is the last point where every repeat passed. The
-    setting is restored whatever happens, and the restore is recorded."""
-    s = step.search
-    role, action = s.set.split(".", 1)
-    spec = ex.drivers[role].spec()[action]
-    raw, _ = binding.args_of(spec, s.with_)
-    fixed = binding.convert_args(spec, raw, frame.scope)
-    p = spec.params[s.param]
-    points = binding.range_axis(s, frame.scope)
-    restore = binding.evaluate(s.restore if s.restore is not None else s.from_, frame.scope)
-    u = p.unit or ""
-    label = step.name or _label(f"{s.param} search", fixed)
-    started = ex.clock.now()
-    passing: float | None = None
-    failed_at: str | None = None
-
-    def apply(si_value: float) -> None:
-        value = unit(u).from_si(si_value) if u else si_value
-        ex.call(role, action, {**fixed, s.param: value},
-                deadline if deadline is not None else ex.clock.now() + DEFAULT_STEP_TIMEOUT)
-
-    try:
-        for point in points:
-            apply(point.si)
-            scope = {**frame.scope, s.param: point}
-            for repeat in range(1, s.repeats + 1):
-                coords = {**frame.coords, s.param: str(point), "repeat": repeat}
-                probe = Frame(frame.phase, frame.path, scope, coords, deadline, [], gate=False)
-                try:
-                    run_steps(ex, step.steps, probe)
-                except StepFailed:
-                    pass  # run_step has put its verdict in probe.verdicts
-                if any(v != PASS for v in probe.verdicts):
-                    failed_at = f"{point} (repeat {repeat} of {s.repeats})"
-                    break
-            if failed_at is not None:
-                break
-            passing = point.si
-    except DriverError as exc:
-        failed_at = f"an error ({exc})"
-    finally:
-        _restore(ex, frame, role, action, fixed, s.param, u, restore, deadline)
-    result = math.nan if passing is None else unit(u).from_si(passing) if u else passing
-    if step.as_ is not None:
-        frame.scope[step.as_] = Quantity(result, unit(u))
-    low, high = _limits(step.limit, frame.scope, u)
-    ex.event("search", f"{frame.path}: {_where(label, frame.coords)} = {format_quantity(result, u)}"
-             + (f"; first failure at {failed_at}" if failed_at else f"; no failure down to {points[-1]}"),
-             data={"result": None if passing is None else result, "unit": u, "failed_at": failed_at})
-    ex.store.step(ex.run_id, f"{frame.path}/{label}", "search", started, ex.clock.now(), "ok", None, 1)
-    if passing is None:  # FAIL, not UNKNOWN: the checks ran and failed even at the passing point
-        message = f"{_where(label, frame.coords)}: no passing point: the checks failed already at {failed_at}"
-        ex.store.measurement(ex.run_id, frame.path, label, None, u, low, high, FAIL, ex.clock.now(),
-                             frame.coords or None, None, ex.dut, message, gate=frame.gate)
-        if frame.gate:
-            raise StepFailed(FAIL, message)
-        return
-    _record(ex, frame, label, result, u, low, high, ex.clock.now(), None, None, frame.gate)
-
-
 def _limits(limit: Any, scope: dict[str, Any], u: str) -> tuple[float | None, float | None]:
     """A limit's low and high in unit `u`, evaluated in this scope (they may use named values)."""
     if limit is None:
         return None, None
     return (None if limit.low is None else binding.value_in(limit.low, scope, u),
             None if limit.high is None else binding.value_in(limit.high, scope, u))
-
-
-def _restore(ex: Execution, frame: Frame, role: str, action: str, fixed: dict[str, Any], param: str, u: str,
-             si_value: float, deadline: float | None) -> None:
-    value = unit(u).from_si(si_value) if u else si_value
-    label = _label(f"{role}.{action}", {**fixed, param: value}) + " (restore)"
-    started = ex.clock.now()
-    try:
-        ex.call(role, action, {**fixed, param: value}, ex.clock.now() + DEFAULT_STEP_TIMEOUT)
-    except DriverError as exc:
-        _step_failed(ex, frame, "do", label, started, "error", FAIL, f"{label}: {exc}", 1)
-    ex.store.step(ex.run_id, f"{frame.path}/{label}", "do", started, ex.clock.now(), "ok", None, 1)
 
 
 def _where(label: str, coords: dict[str, Any]) -> str:
@@ -341,6 +268,7 @@ def _step_failed(ex: Execution, frame: Frame, kind: str, label: str, started: fl
                  message: str, attempt: int) -> None:
     ex.store.step(ex.run_id, f"{frame.path}/{label}", kind, started, ex.clock.now(), outcome, message, attempt)
     ex.event("step", message, severity="error")
+    ex.not_passed, ex.not_passed_message = ex.not_passed + 1, message
     raise StepFailed(verdict, message)
 
 
@@ -392,12 +320,28 @@ def _loop(ex: Execution, step: Any, frame: Frame, names: list[str], axes: list[l
         for point in itertools.product(*axes):
             scope = {**frame.scope, **dict(zip(names, point))}
             coords = {**frame.coords, **{n: (str(v) if isinstance(v, Quantity) else v) for n, v in zip(names, point)}}
+            before = ex.not_passed
             run_steps(ex, step.steps, Frame(frame.phase, frame.path, scope, coords, frame.deadline, frame.verdicts))
+            if getattr(step, "recover", None) and ex.not_passed != before:
+                _recover(ex, step, Frame(frame.phase, frame.path, scope, coords, frame.deadline, frame.verdicts),
+                         label, ex.not_passed - before)
     except StepFailed:
         outcome = "error"
         raise
     finally:
         ex.store.step(ex.run_id, f"{frame.path}/{label}", "loop", started, ex.clock.now(), outcome, None, 1)
+
+
+def _recover(ex: Execution, step: SweepStep, frame: Frame, label: str, failed: int) -> None:
+    """A point failed: the part may be hung, and a hung part fails every point after it, so the
+    sweep's `recover` steps bring it back first. Said in the record, with the point's coordinates;
+    the steps are gates (a part that does not come back stops the phase) and are recorded as steps."""
+    where = ", ".join(f"{k}={v}" for k, v in frame.coords.items())
+    ex.event("recover", f"{frame.path}: {label} [{where}]: {failed} check(s) did not pass "
+                        f"(last: {ex.not_passed_message}); recovering before the next point",
+             severity="warning", data={"sweep": label, "coords": frame.coords, "not_passed": failed,
+                                       "steps": len(step.recover)})
+    run_steps(ex, step.recover, frame)
 
 
 def _soak(ex: Execution, step: SoakStep, frame: Frame, deadline: float | None) -> None:

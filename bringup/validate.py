@@ -252,6 +252,7 @@ class _Checker:
                     self.fail(aloc, f"sweep axis '{name}' has no points")
                 inner[name] = points or [0]
             self.steps(step.steps, loc + ("steps",), inner)
+            self.steps(step.recover, loc + ("recover",), inner)
         elif isinstance(step, SoakStep):
             if safe:
                 self.fail(loc, "the safe state cannot soak", "use 'wait'")

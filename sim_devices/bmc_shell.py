@@ -29,6 +29,7 @@ HELP = [
     "id                                   model, serial, firmware, chips, rails, ports, lanes",
     "power [chip]                         sequencer and boot state per chip",
     "power on|off [chip]                  start the power-on / power-off sequence",
+    "reset [chip]                         warm reset (rails stay up): the chip boots again",
     "power sequence <chip>                the last power-on sequence: rail, seconds from its start",
     "input                                the sled's input: volts, amps, watts",
     "coolant                              inlet, outlet, flow, pump, leak, fans, cooling_ok",
@@ -63,7 +64,7 @@ class BmcShell(LinkCommands):
         self.model, self.firmware = model, firmware
         self.serial = serial or f"SIM{getattr(sled, 'seed', 0):06d}"
         self._commands: dict[str, Callable[[list[str]], Any]] = {
-            "help": self._help, "id": self._id, "power": self._power, "input": self._input,
+            "help": self._help, "id": self._id, "power": self._power, "reset": self._reset, "input": self._input,
             "coolant": self._coolant, "rail": self._rail, "pmbus": self._pmbus, "sensors": self._sensors,
             "pll": self._pll, "fuses": self._fuses, "boot": self._boot, "health": self._health, "hbm": self._hbm,
             "pcie": self._pcie, "mesh": self._mesh, "stress": self._stress, "vcore": self._vcore,
@@ -178,6 +179,12 @@ class BmcShell(LinkCommands):
                                 enabled=sum(1 for r in rails if r["enabled"]), pg=sum(1 for r in rails if r["pg"]),
                                 rails=len(rails), boot=self.sled.boot_state(c)))
         return lines
+
+    def _reset(self, args: list[str]) -> list[str]:
+        if not self.sled.reset(self._chip(args[0]) if args else None):
+            refusal = [text for _, sev, text in self.sled.events()[-3:] if "refused" in text]
+            raise ConsoleError(E_STATE, refusal[-1] if refusal else "reset refused")
+        return []
 
     def _input(self, args: list[str]) -> list[str]:
         s = self.sled

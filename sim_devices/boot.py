@@ -117,6 +117,16 @@ class Boot:
             self.reason = reason
             self.hooks.log(t, "error", f"chip{self.chip}: core hung ({reason})")
 
+    def reset(self, t: float) -> None:
+        """A warm reset from the BMC (rails stay up): reset held, PLL relocked, firmware booted again.
+        What clears a hung core on a bench; the links and HBM go back through reset with it."""
+        self.hooks.log(t, "warning", f"chip{self.chip}: reset by the BMC"
+                                     + (f" ({self.reason})" if self.reason else ""))
+        self._cancel()
+        self.pll_locked = False
+        self.hooks.reset_asserted(t)
+        self.power_good(t)
+
     def recover(self, t: float) -> None:
         if self.state == HUNG:
             self.state = READY

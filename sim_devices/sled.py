@@ -156,6 +156,23 @@ class Sled(SledLinks):
         e.agenda.run_due(t)
         self._changed()
 
+    def reset(self, chip: int | None = None) -> bool:
+        """Warm-reset chips whose rails are up (stress stops; they boot again). False, and nothing
+        reset, if any of them is not powered: a chip that is off needs `power_on`, not a reset."""
+        t = self.sync()
+        e = self.engine
+        chips = self._chips(chip)
+        off = [c for c in chips if e.chips[c].sequencer.state != "on" or e.chips[c].boot.state == "off"]
+        if off:
+            e.log(t, "error", f"reset refused: chip{off[0]} is not powered")
+            return False
+        for c in chips:
+            e.stress_level[c] = 0.0
+            e.chips[c].boot.reset(t)
+        e.agenda.run_due(t)
+        self._changed()
+        return True
+
     def rails(self, chip: int) -> dict[str, dict[str, Any]]:
         """Per-rail readings and status: vset, vout (die sense), iout, pg, status_word, ..."""
         self.sync()

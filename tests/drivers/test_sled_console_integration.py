@@ -175,3 +175,21 @@ def test_a_port_where_no_console_listens_is_unreachable_at_open():
     d = SledConsole(role="sled", resource="/dev/does-not-exist-ttyUSB9", clock=SimClock())
     with pytest.raises(InstrumentUnreachable, match="cannot open the serial port"):
         d.open()
+
+
+def test_reset_clears_a_hung_core_with_its_rails_up_and_refuses_a_chip_that_is_off(lab):
+    sled, _, d = lab
+    d.power_on()
+    d.set_core_voltage(0.55, chip=0)
+    d.set_core_frequency(1.6e9, chip=0)
+    assert d.stress_check(chip=0) == 1.0 and sled.boot_state(0) == "hung"
+    d.set_core_voltage(0.75, chip=0)
+    d.set_core_frequency(1.4e9, chip=0)
+    assert d.stress_check(chip=0) == 1.0          # nominal again, but the core is still hung
+    d.reset(chip=0)
+    assert sled.boot_state(0) == "ready" and d.powered_state() == 1.0   # no rail went down
+    assert d.stress_check(chip=0) == 0.0
+    assert any("chip0: reset by the BMC" in text for _, _, text in sled.events())
+    d.power_off(chip=1)
+    with pytest.raises(DriverError, match="chip1 is not powered"):
+        d.reset(chip=1)
