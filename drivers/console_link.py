@@ -125,8 +125,8 @@ class ConsoleLink:
                 self.on_retry(command, attempt, why)
             seconds = wait()
             if self.dirty and not self._resync(seconds):
-                why = "no prompt on resynchronisation"
-                self._silent(command)
+                why = f"no prompt on resynchronisation within {seconds:.3g} s of wall time"
+                self._silent(command, why)
                 continue
             tag = self._next_tag()
             if pending is None:
@@ -159,7 +159,7 @@ class ConsoleLink:
             garbled_seen |= outcome.kind == "garbled"
             why = outcome.why
             if outcome.kind == "silent":
-                self._silent(command)
+                self._silent(command, why)
             if pending is None:
                 pending = tag
         if not idempotent and pending is not None:
@@ -169,10 +169,11 @@ class ConsoleLink:
             raise ConsoleGarbled(f"no verified reply to {command!r} in {self.retries + 1} attempts ({why})")
         raise ConsoleSilent(f"no reply to {command!r} in {self.retries + 1} attempts")
 
-    def _silent(self, command: str) -> None:
+    def _silent(self, command: str, why: str) -> None:
         self.silent_run += 1
         if self.silent_run >= self.silent_limit:
-            raise ConsoleSilent(f"not one byte back in {self.silent_run} attempts in a row (last: {command!r})")
+            raise ConsoleSilent(f"not one byte back in {self.silent_run} attempts in a row "
+                                f"(last: {command!r}: {why})")
 
     def _next_tag(self) -> int:
         self.tag = self.tag % 999_999 + 1
@@ -259,8 +260,8 @@ class ConsoleLink:
                 return _Outcome("garbled", why=why or "a reply without a valid status line")
         self.dirty = True
         if buf:
-            return _Outcome("garbled", why=why or f"no verified reply within {seconds:.3g} s")
-        return _Outcome("silent", why=f"no reply within {seconds:.3g} s")
+            return _Outcome("garbled", why=why or f"no verified reply within {seconds:.3g} s of wall time")
+        return _Outcome("silent", why=f"no reply within {seconds:.3g} s of wall time")
 
 
 def _verify(m: re.Match, buf: bytearray, line_start: int) -> tuple[Reply | None, str]:

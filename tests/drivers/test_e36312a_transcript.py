@@ -127,7 +127,7 @@ def test_one_timeout_is_a_step_timeout_and_repeated_timeouts_lose_the_instrument
 def test_a_success_resets_the_timeout_count():
     d, t = psu([(b"MEAS:CURR? (@1)\n", TIMEOUT), (b"MEAS:CURR? (@1)\n", b"+1.0E+00\n"),
                 (b"MEAS:CURR? (@1)\n", TIMEOUT)], max_timeouts=2)
-    with pytest.raises(StepTimeout):
+    with pytest.raises(StepTimeout, match=r"s of wall time \(the I/O timeout\)"):
         d.current(1)
     assert d.current(1) == 1.0
     with pytest.raises(StepTimeout):

@@ -216,6 +216,7 @@ def test_a_console_that_goes_silent_is_unreachable_naming_role_and_port():
     with pytest.raises(InstrumentUnreachable) as err:
         d.max_tj()
     assert "role 'sled'" in str(err.value) and "/dev/ttyUSB3" in str(err.value)
+    assert "s of wall time" in str(err.value)  # a wall-time guard says so, even on a simulated clock
     with pytest.raises(InstrumentUnreachable):  # and stays lost: nothing more is written
         d.max_tj()
     assert not port.pairs
