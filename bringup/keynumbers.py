@@ -53,7 +53,7 @@ QUANTITIES: tuple[Quantity, ...] = (
 
 def reading_of(name: str) -> str:
     """The driver reading a measurement came from when its step had no name: the engine stores
-    `role.reading(arg=value, ...)` (steps._label); a plain `role.reading` has no arguments."""
+    `role.reading(arg=value, ...)` (step_record.label_of); a plain `role.reading` has no arguments."""
     base, paren, _ = name.partition("(")
     return base if paren and name.endswith(")") else name
 

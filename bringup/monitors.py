@@ -17,7 +17,7 @@ from .procedure import Monitor
 from .verdict import FAIL, PASS, UNKNOWN, describe_limits, judge
 
 if TYPE_CHECKING:
-    from .steps import Execution
+    from .execution import Execution
 
 
 class Abort(Exception):

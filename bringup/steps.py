@@ -10,48 +10,22 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import binding, expr
 from .driver import DriverError, StepTimeout
-from .execution import Execution, Reporter
-from .plan import MeasurePlan, plan_measure
+from .execution import Execution
+from .search_step import run_search
+from .step_record import (DEFAULT_STEP_TIMEOUT, Frame, StepFailed, label_of, limits, record, step_failed,
+                          where)
+from .plan import plan_measure
 from .procedure import (ComputeStep, DoStep, ForEachStep, MeasureStep, SearchStep, SoakStep, SweepRange, SweepStep,
-                        Value, WaitStep, WaitUntilStep)
+                        WaitStep, WaitUntilStep)
 from .units import Quantity, format_quantity, unit
-from .verdict import FAIL, PASS, UNKNOWN, describe_limits, judge
+from .verdict import FAIL, UNKNOWN
 
 # A condition or compute value inside a loop is the same text every time: parse it once (the tree is immutable)
 _parsed = functools.lru_cache(maxsize=512)(expr.parse)
-
-DEFAULT_STEP_TIMEOUT = 60.0  # seconds; a driver call with no declared timeout still cannot hang forever
-
-
-class StepFailed(Exception):
-    """A step did not pass; unless it says `on_fail: continue`, its phase stops here."""
-
-    def __init__(self, verdict: str, message: str) -> None:
-        super().__init__(message)
-        self.verdict, self.message = verdict, message
-
-
-class PhaseTimeout(Exception):
-    pass
-
-
-@dataclass(slots=True)
-class Frame:
-    """Where in the procedure a step runs: phase, nesting path, loop coordinates, deadline."""
-
-    phase: str
-    path: str
-    scope: dict[str, Any]
-    coords: dict[str, Any]
-    deadline: float | None
-    verdicts: list[str]
-    gate: bool = True  # False inside a search: its probes are data, their failures are its signal
-
 
 def run_steps(ex: Execution, steps: list[Any], frame: Frame) -> None:
     for step in steps:
@@ -120,8 +94,7 @@ def _dispatch(ex: Execution, step: Any, frame: Frame, deadline: float | None, at
     elif isinstance(step, ComputeStep):
         _compute(ex, step, frame)
     elif isinstance(step, SearchStep):
-        from .search_step import run_search  # it runs its probes through run_steps: imported late
-        run_search(ex, step, frame, deadline)
+        run_search(ex, step, frame, deadline, run_steps)
     else:  # pragma: no cover - the model admits no other step
         raise TypeError(type(step))
 
@@ -144,7 +117,7 @@ def _measure(ex: Execution, step: MeasureStep, frame: Frame, deadline: float | N
         args, label = m.const_args, m.label
     else:
         args = binding.convert_args(m.spec, m.raw, frame.scope)
-        label = m.label if step.name else _label(m.label, args)
+        label = m.label if step.name else label_of(m.label, args)
     low = m.low if m.low_expr is None else binding.value_in(m.low_expr, frame.scope, m.unit)
     high = m.high if m.high_expr is None else binding.value_in(m.high_expr, frame.scope, m.unit)
     message = None
@@ -158,38 +131,8 @@ def _measure(ex: Execution, step: MeasureStep, frame: Frame, deadline: float | N
         value, message = math.nan, f"reading failed: {exc}"
     if step.as_ is not None:
         frame.scope[step.as_] = Quantity(value, unit(m.unit))
-    _record(ex, frame, label, value, m.unit, low, high, t, ex.identities.get(m.role), message,
+    record(ex, frame, label, value, m.unit, low, high, t, ex.identities.get(m.role), message,
             step.gate and frame.gate, attempt, attempts)
-
-
-def _record(ex: Execution, frame: Frame, label: str, value: float, unit_symbol: str, low: float | None,
-            high: float | None, t: float, instrument: str | None, message: str | None, gate: bool,
-            attempt: int = 1, attempts: int = 1) -> None:
-    """Judge a value, store it, and raise StepFailed when it is a gate that did not pass."""
-    verdict = judge(value, low, high)
-    if verdict != PASS:
-        if message is None:
-            shown = _where(label, frame.coords) if frame.coords else label
-            message = (f"{shown} = NaN (no valid reading)" if verdict == UNKNOWN else
-                       f"{shown} = {value:.6g} {unit_symbol} not in {describe_limits(low, high, unit_symbol)}"
-                       .replace("  ", " "))
-        if attempts > 1:
-            message = f"{message} (attempt {attempt} of {attempts})"
-        ex.not_passed, ex.not_passed_message = ex.not_passed + 1, message
-    coords = frame.coords or None
-    ex.store.measurement(ex.run_id, frame.path, label, None if value != value else value, unit_symbol, low, high,
-                         verdict, t, coords, instrument, ex.dut, message, gate=gate)
-    if ex.reporter is not None:
-        ex.report("measurement", {"path": frame.path, "name": label, "value": value, "unit": unit_symbol, "low": low,
-                                  "high": high, "verdict": verdict, "coords": coords, "message": message,
-                                  "gate": gate})
-    if not gate:
-        if not frame.gate:
-            frame.verdicts.append(verdict)  # a search's probe: the search reads these
-        return  # characterization: judged and kept, never a reason to stop
-    if verdict != PASS:
-        raise StepFailed(verdict, message or verdict)
-    frame.verdicts.append(PASS)  # failures are counted once, by run_step, after the last attempt
 
 
 # -- compute --------------------------------------------------------------------------------------
@@ -203,37 +146,10 @@ def _compute(ex: Execution, step: ComputeStep, frame: Frame) -> None:
         value = unit(u).from_si(si) if u else si
     except (KeyError, TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
         value, message = math.nan, f"{step.compute}: cannot compute {step.value} ({exc})"
-    low, high = _limits(step.limit, frame.scope, u)
+    low, high = limits(step.limit, frame.scope, u)
     frame.scope[step.compute] = Quantity(value, unit(u))
     label = step.name or step.compute
-    _record(ex, frame, label, value, u, low, high, t, None, message, step.gate and frame.gate)
-
-
-def _limits(limit: Any, scope: dict[str, Any], u: str) -> tuple[float | None, float | None]:
-    """A limit's low and high in unit `u`, evaluated in this scope (they may use named values)."""
-    if limit is None:
-        return None, None
-    return (None if limit.low is None else binding.value_in(limit.low, scope, u),
-            None if limit.high is None else binding.value_in(limit.high, scope, u))
-
-
-def _where(label: str, coords: dict[str, Any]) -> str:
-    """A label with the loop coordinates its name does not already say (which chip, port, voltage),
-    for messages: "PRBS31 BER bound [chip=3, port=2]". The soak's time is in the record already."""
-    extra = [f"{k}={v}" for k, v in coords.items() if k != "t" and f"{k}=" not in label]
-    return f"{label} [{', '.join(extra)}]" if extra else label
-
-
-def _label(base: str, args: dict[str, Any]) -> str:
-    if not args:
-        return base
-    return f"{base}({', '.join(f'{k}={_arg(v)}' for k, v in args.items())})"
-
-
-def _arg(v: Any) -> str:
-    if isinstance(v, bool):
-        return "on" if v else "off"
-    return f"{v:g}" if isinstance(v, float) else str(v)
+    record(ex, frame, label, value, u, low, high, t, None, message, step.gate and frame.gate)
 
 
 # -- do, wait, wait_until --------------------------------------------------------------------------
@@ -242,7 +158,7 @@ def _do(ex: Execution, step: DoStep, frame: Frame, deadline: float | None, attem
     spec = ex.drivers[role].spec()[action]
     raw, _ = binding.args_of(spec, step.with_)
     args = binding.convert_args(spec, raw, frame.scope)
-    label = step.name or _label(step.do, args)
+    label = step.name or label_of(step.do, args)
 
     def act() -> None:
         ex.call(role, action, args, deadline if deadline is not None else ex.clock.now() + DEFAULT_STEP_TIMEOUT)
@@ -256,20 +172,12 @@ def _timed(ex: Execution, frame: Frame, kind: str, label: str, deadline: float |
     try:
         body()
     except StepTimeout as exc:
-        _step_failed(ex, frame, kind, label, started, "timeout", UNKNOWN if kind != "do" else FAIL,
+        step_failed(ex, frame, kind, label, started, "timeout", UNKNOWN if kind != "do" else FAIL,
                      f"{label}: timed out ({exc})", attempt)
     except DriverError as exc:
-        _step_failed(ex, frame, kind, label, started, "error", FAIL, f"{label}: {exc}", attempt)
+        step_failed(ex, frame, kind, label, started, "error", FAIL, f"{label}: {exc}", attempt)
     else:
         ex.store.step(ex.run_id, f"{frame.path}/{label}", kind, started, ex.clock.now(), "ok", None, attempt)
-
-
-def _step_failed(ex: Execution, frame: Frame, kind: str, label: str, started: float, outcome: str, verdict: str,
-                 message: str, attempt: int) -> None:
-    ex.store.step(ex.run_id, f"{frame.path}/{label}", kind, started, ex.clock.now(), outcome, message, attempt)
-    ex.event("step", message, severity="error")
-    ex.not_passed, ex.not_passed_message = ex.not_passed + 1, message
-    raise StepFailed(verdict, message)
 
 
 def _wait_until(ex: Execution, step: WaitUntilStep, frame: Frame, deadline: float | None, attempt: int) -> None:
@@ -285,7 +193,7 @@ def _wait_until(ex: Execution, step: WaitUntilStep, frame: Frame, deadline: floa
         spec = ex.drivers[role].spec()[name]
         conv = binding.convert_args(spec, binding.args_of(spec, args)[0], frame.scope)
         v = float(ex.call(role, name, conv, end))
-        last_read[_label(f"{role}.{name}", conv)] = format_quantity(v, spec.unit or "")
+        last_read[label_of(f"{role}.{name}", conv)] = format_quantity(v, spec.unit or "")
         return unit(spec.unit).to_si(v) if spec.unit else v
 
     predicate = expr.compile_expr(_parsed(c.condition), frame.scope, read)
@@ -305,9 +213,9 @@ def _wait_until(ex: Execution, step: WaitUntilStep, frame: Frame, deadline: floa
         if now >= end:
             why = f"; last read failed: {last_error[0]}" if last_error else ""
             seen = "; last read: " + ", ".join(f"{k} = {v}" for k, v in last_read.items()) if last_read else ""
-            what = f"{_where(step.name, frame.coords)}: " if step.name else ""
+            what = f"{where(step.name, frame.coords)}: " if step.name else ""
             verdict = UNKNOWN if last_error or not last_read else FAIL
-            _step_failed(ex, frame, "wait_until", label, started, "timeout", verdict,
+            step_failed(ex, frame, "wait_until", label, started, "timeout", verdict,
                          f"{what}'{c.condition}' not true within {now - started:.6g} s{why or seen}", attempt)
         ex.wait(min(poll, end - now))
 
