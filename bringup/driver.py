@@ -274,6 +274,10 @@ class Driver:
         # boot, a retrain): the runner puts its watched wait here, so that the interlocks keep
         # reading at their interval whatever action is under way. Alone, time simply passes.
         self.pause: Callable[[float], bool] = clock.sleep
+        # while the runner reads its interlocks and telemetry (one tick, one instant, nothing acted
+        # on), readings may share one reply: five interlocks on one `sensors` snapshot cost one
+        # round trip. None outside a tick: every reading then asks afresh.
+        self.shared_reads: dict[str, Any] | None = None
         # what the driver did that a person should see in the run's record but that is not a
         # result: a retried read on a noisy line, a recovered reply. The runner moves these into
         # the results store as warnings after each call.

@@ -73,16 +73,21 @@ class Execution:
             raise Abort(self.abort_reason)
         if self.in_tick:
             return
+        now = self.clock.now()
+        if now < self.next_monitor_due and now < self.next_telemetry_due:
+            return
         self.in_tick = True
+        for driver in self.drivers.values():  # one snapshot per instrument and tick, shared by its readings
+            driver.shared_reads = {}
         try:
-            if self.interlocks:
-                now = self.clock.now()
-                if now >= self.next_monitor_due:
-                    self.next_monitor_due = monitors.check_due(self.interlocks, self, now)
-            if self.next_telemetry_due != math.inf and self.clock.now() >= self.next_telemetry_due:
+            if now >= self.next_monitor_due:
+                self.next_monitor_due = monitors.check_due(self.interlocks, self, now)
+            if now >= self.next_telemetry_due:
                 self.sample_telemetry()
         finally:
             self.in_tick = False
+            for driver in self.drivers.values():
+                driver.shared_reads = None
 
     def sample_telemetry(self) -> None:
         """What each driver offers for the dashboard, into the store; a failing read is skipped."""

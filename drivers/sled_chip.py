@@ -17,7 +17,13 @@ class ChipReadings(SledConsoleBase):
 
     # -- sensors ------------------------------------------------------------------------------------
     def _sensor(self, chip: int, key: str) -> float:
-        return self._num(self._row(f"sensors {chip}"), key, "sensors")
+        if self.shared_reads is None:
+            return self._num(self._row(f"sensors {chip}"), key, "sensors")
+        # in the runner's tick every chip's interlocks share one `sensors` reply
+        row = next((r for r in self._rows("sensors") if r.get("chip") == str(chip)), None)
+        if row is None:
+            raise DriverError(f"{self.role}: no chip{chip} in the reply to 'sensors'")
+        return self._num(row, key, "sensors")
 
     @reading("degC", chip=CHIP)
     def tj(self, chip: int = 0) -> float:

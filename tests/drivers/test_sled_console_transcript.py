@@ -316,6 +316,20 @@ def test_telemetry_is_one_round_trip_for_every_chip():
     assert not port.pairs
 
 
+def test_in_the_runners_tick_readings_share_one_reply_and_outside_it_each_asks_afresh():
+    """Five interlocks on one `sensors` snapshot cost one round trip; a reading outside a tick (a
+    step, after anything may have acted) never reuses an earlier reply."""
+    rows = ["chip=0 tj_c=50.5 hbm_c=45.0", "chip=1 tj_c=52.5 hbm_c=46.0"]
+    d, port = driver([(cmd(2, "sensors"), reply(2, rows)), (cmd(3, "coolant"), reply(3, ["flow_lpm=4.0 leak=0"])),
+                      (cmd(4, "sensors 1"), reply(4, [rows[1]])), (cmd(5, "sensors"), reply(5, rows))])
+    d.shared_reads = {}
+    assert (d.max_tj(), d.hbm_temperature(0), d.hbm_temperature(1)) == (52.5, 45.0, 46.0)
+    assert (d.coolant_flow(), d.leak()) == (4.0, 0.0)
+    d.shared_reads = None
+    assert d.hbm_temperature(1) == 46.0 and d.max_tj() == 52.5
+    assert not port.pairs and sum(b"sensors" in w for w in port.written) == 3
+
+
 def test_power_on_waits_on_the_clock_until_every_chip_has_booted():
     d, _ = driver([(cmd(2, "power on"), reply(2)),
                    (cmd(3, "power"), reply(3, ["chip=0 state=on boot=fw_boot", "chip=1 state=up boot=off"])),
