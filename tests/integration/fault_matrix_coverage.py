@@ -82,6 +82,11 @@ def _mesh(n: int, p: int, k: int, name_lane: bool = True) -> Aim:
                (chip(n), port(p)) + ((lane(k),) if name_lane else ()))
 
 
+def _stack(n: int, s: int) -> Aim:
+    # a failed stack shows as its index, or as the capacity (72 of 96 GiB) and trained count it leaves
+    return Aim("stack", f"chip={n},stack={s}", (chip(n), any_of(stack(s), r"\b72\b", r"trained_stacks.*\b3\b")))
+
+
 SLED = Aim("sled", "", ())
 UNPOWERED = "means something only with the input on: in cooling no rail is on yet"
 DIE = "the die's own leakage, there from wafer sort: it is in the part before its first power-on"
@@ -105,7 +110,8 @@ RETRAIN = "the link retrains narrower (a link-down): the soak reads the count ev
 TRAINS = "training runs in hbm"
 FULL_LOAD = "only full load heats the stack past its limit: the first full load is stress"
 SHORT_PHASE = "the phase ends before the next flow or cooling_ok read: caught at that read, within one interval"
-AIR_ONLY = "not run: an air-cooled sled only: the matrix runs it once, in the soak (the liquid sled's phase times do not apply)"
+AIR_ONLY = ("not run: an air-cooled sled only: the matrix runs it once, in the soak (the liquid sled's "
+            "phase times do not apply)")
 NOISE = "present the whole night from the first byte: one run, wall-bound"
 VIRUS = ("not run: the boost acts whenever the core runs, so landing before stress it shows as in cooling "
          "(the power brake at the first clock check) or in the stress virus step")
@@ -138,7 +144,8 @@ COVERAGE: tuple[Coverage, ...] = (
     ), {p: UNLOADED for p in ("power_on", "clocks_boot", "pcie", "hbm", "mesh")} | {"vmin_shmoo": AFTER_SOAK}),
 
     Coverage("rail_short", (_rail(0, "VDD_SRAM"), _rail(2, "HBM_VDDQ"), _rail(3, "VDDIO"), _rail(1, "SERDES_AVDD")),
-             (OC,), (Lands("cooling", "power_on", case="rail_short/chip0/VDD_SRAM", later=NO_RAIL), *_live(*LIVE_PHASES)),
+             (OC,), (Lands("cooling", "power_on", case="rail_short/chip0/VDD_SRAM", later=NO_RAIL),
+                     *_live(*LIVE_PHASES)),
              {"vmin_shmoo": AFTER_SOAK}),
 
     # a 50 mOhm extra load (PHYSICS: "50-500 mOhm") can appear on a live rail; a leaky die cannot
@@ -195,7 +202,8 @@ COVERAGE: tuple[Coverage, ...] = (
         "thermal_check": NO_BER,
         "stress": NO_BER, "soak": NO_BER, "vmin_shmoo": AFTER_SOAK}),
 
-    Coverage("dead_lane", (_pcie(1, 0, False), _mesh(3, 2, 4, False)), (any_of("width", "lane", "ber", "up", "link"),), (
+    Coverage("dead_lane", (_pcie(1, 0, False), _mesh(3, 2, 4, False)),
+             (any_of("width", "lane", "ber", "up", "link"),), (
         Lands("cooling", "pcie", case="dead_lane/pcie/chip1/lane0", later=FIRST_LINK),
         Lands("pcie", "pcie", aim=0),
         Lands("hbm", "mesh", aim=1, later=FIRST_LINK),
@@ -208,7 +216,8 @@ COVERAGE: tuple[Coverage, ...] = (
 
     Coverage("link_flap", (_mesh(2, 3, 0, False), _pcie(0, 0, False)), (any_of("flap", "link.?down", "retrain"),), (
         Lands("cooling", "mesh", case="link_flap/mesh/chip2/port3", later=FIRST_LINK),
-        Lands("pcie", "soak", aim=1, later="at the catalog's 60 an hour a 30 s dwell sees none; each soak minute reads the count"),
+        Lands("pcie", "soak", aim=1,
+              later="at the catalog's 60 an hour a 30 s dwell sees none; each soak minute reads the count"),
         Lands("mesh", "mesh", aim=0),
         Lands("soak", "soak", aim=1),
     ), {"power_on": "not run, as in cooling: " + FIRST_LINK, "clocks_boot": "not run, as in cooling: " + FIRST_LINK,
@@ -217,8 +226,7 @@ COVERAGE: tuple[Coverage, ...] = (
         "stress": "not run, as in soak: only the soak reads link counters after mesh, each minute",
         "vmin_shmoo": AFTER_SOAK}),
 
-    Coverage("hbm_train_fail", (Aim("stack", "chip=2,stack=1", (chip(2), any_of(stack(1), r"\b72\b", r"trained_stacks.*\b3\b"))),
-                                Aim("stack", "chip=3,stack=3", (chip(3), any_of(stack(3), r"\b72\b", r"trained_stacks.*\b3\b")))),
+    Coverage("hbm_train_fail", (_stack(2, 1), _stack(3, 3)),
              (), (
         Lands("cooling", "hbm", case="hbm_train_fail/chip1/stack2", later=TRAINS),
         Lands("pcie", "hbm", later=TRAINS),
@@ -277,7 +285,8 @@ COVERAGE: tuple[Coverage, ...] = (
         "vmin_shmoo": AFTER_SOAK}),
 
     Coverage("power_virus_oc", (_chip(3), _chip(1)), (any_of(r"\bOC\b", "IOUT", "current", "brake", "throttle"),), (
-        Lands("cooling", "clocks_boot", later="the boosted activity starts with the core's clock: the power brake shows at the first clock check"),
+        Lands("cooling", "clocks_boot",
+              later="the boosted activity starts with the core's clock: the power brake shows at the first clock check"),
         Lands("stress", "stress", offset="1s", case="power_virus_oc/chip3"),
         # the soak's rail check each minute: VDD_CORE's IOUT_OC_WARN under the boosted load
         Lands("soak", "soak", aim=1),
@@ -331,86 +340,3 @@ def generated_cases() -> tuple[Case, ...]:
 
 GENERATED = generated_cases()
 ALL_CASES = CASES + GENERATED
-
-
-# -- what a case aims at and when it lands: for the coverage test and the docs table ------------------
-def target_kind(case: Case) -> str:
-    from sim_devices.faults import CATALOG
-
-    name, _, rest = (case.fault or "").split("@")[0].partition(":")
-    spec = CATALOG[name]
-    given = {**spec.targets, **dict(kv.split("=", 1) for kv in rest.split(",") if "=" in kv)}
-    if not spec.targets:
-        return "sled"
-    if "link" in spec.targets:
-        return "pcie lane" if given["link"] == "pcie" else "mesh port/lane"
-    for kind in ("rail", "stack", "fan", "sensor"):
-        if kind in spec.targets:
-            return kind
-    return "chip"
-
-
-def catalog_kinds(name: str) -> set[str]:
-    from sim_devices.faults import CATALOG
-
-    targets = CATALOG[name].targets
-    if not targets:
-        return {"sled"}
-    if "link" in targets:
-        return {"pcie lane", "mesh port/lane"}
-    return {next((k for k in ("rail", "stack", "fan", "sensor") if k in targets), "chip")}
-
-
-#: When each phase starts in the healthy run (seed 0), for hand-written cases timed in absolute time.
-HEALTHY_STARTS = {"cooling": 0.0, "power_on": 58.0, "clocks_boot": 59.55, "pcie": 60.25, "hbm": 90.25,
-                  "mesh": 95.05, "thermal_check": 1055.05, "stress": 1075.05, "soak": 1693.05}
-
-
-def landing_phase(case: Case) -> str | None:
-    from bringup.units import parse_quantity
-
-    if case.fault is None:
-        return None
-    if case.lands:
-        return case.lands
-    when = case.fault.partition("@")[2]
-    if not when:
-        return "cooling"
-    if when.startswith("{"):
-        return when[1:].split("+")[0]
-    t = parse_quantity(when).si
-    return max((p for p, s in HEALTHY_STARTS.items() if s <= t), key=HEALTHY_STARTS.get)
-
-
-# -- the docs table ---------------------------------------------------------------------------------
-def render_table() -> str:
-    """The coverage as the markdown table docs/sled_procedures.md carries (a test keeps them equal)."""
-    rows = ["| fault | target kinds: aimed at | lands in → caught in | not run (lands as another row, or "
-            "proven elsewhere) | not caught (a gap) | cannot land in |", "|---|---|---|---|---|---|"]
-    for cov in COVERAGE:
-        aimed = sorted({_target_text(c) for c in ALL_CASES if c.fault_name == cov.fault})
-        kinds = ", ".join(sorted({a.kind for a in cov.aims})) + ": " + "; ".join(aimed)
-        lands = [land.phase if land.caught == land.phase else f"{land.phase} → {land.caught or 'passes'}"
-                 for land in cov.lands]
-        rows.append(f"| `{cov.fault}` | {kinds} | {', '.join(lands)} | "
-                    + " | ".join(", ".join(p for p in PHASES if _why_not(cov, p) == kind) or "—"
-                                 for kind in ("not run", "gap", "cannot")) + " |")
-    return "\n".join(rows)
-
-
-def _why_not(cov: Coverage, phase: str) -> str | None:
-    why = cov.cannot.get(phase)
-    if why is None:
-        return None
-    return "not run" if why.startswith("not run") else "gap" if why.startswith("a gap") else "cannot"
-
-
-def _target_text(case: Case) -> str:
-    args = (case.fault or "").split("@")[0].partition(":")[2]
-    keep = [kv.split("=", 1)[1] if kv.split("=")[0] in ("rail", "link") else kv.replace("=", " ")
-            for kv in args.split(",") if kv.split("=")[0] in ("chip", "rail", "link", "port", "lane", "stack", "fan", "sensor")]
-    return " ".join(keep).replace("chip ", "chip").replace("sensor rail:", "") or "sled"
-
-
-if __name__ == "__main__":
-    print(render_table())
