@@ -174,6 +174,7 @@ def _check(il: Interlock, ex: "Execution", now: float) -> None:
     else:
         _closest(il, value, now)
         why = (f"interlock {il.name} = {value:.6g} {il.unit} outside {describe_limits(il.low, il.high, il.unit)}")
+    why += _driver_says(il, ex, now)
     ex.store.measurement(ex.run_id, "monitors/" + il.name, il.name, None if math.isnan(value) else value, il.unit,
                          il.low, il.high, FAIL if verdict == FAIL else UNKNOWN, now, None,
                          ex.identities.get(il.role), ex.dut, why)
@@ -183,6 +184,19 @@ def _check(il: Interlock, ex: "Execution", now: float) -> None:
     if il.spec.on_violation == "abort":
         raise MonitorTrip(why)
     ex.event("monitor", why, severity="warning")
+
+
+def _driver_says(il: Interlock, ex: "Execution", now: float) -> str:
+    """A tripped interlock names its cause when the driver can say it (`why_<reading>`, e.g. which
+    chip and rail took the sled down), not only the value it read."""
+    explain = getattr(ex.drivers[il.role], "why_" + il.reading, None)
+    if explain is None:
+        return ""
+    try:
+        text = ex.guarded(il.role, now + max(il.every, 1.0), lambda: explain(**il.args))
+    except DriverError as exc:
+        return f" (and asking why failed: {exc})"
+    return f": {text}" if text else ""
 
 
 def summary(interlocks: list[Interlock]) -> dict[str, Any]:

@@ -39,6 +39,17 @@ class ChipReadings(SledConsoleBase):
             return math.nan
         return max(values)
 
+    def why_max_tj(self) -> str:
+        """What an interlock on `max_tj` says when it trips: the hottest chip (or the chips whose
+        sensor reads NaN) and its throttle reasons, so the abort names the chip, not only a number."""
+        rows = self._rows("sensors")
+        nan = [f"chip{r.get('chip')} tj reads NaN" for r in rows if math.isnan(self._num(r, "tj_c", "sensors"))]
+        if nan or not rows:
+            return "; ".join(nan) or "no chip answered"
+        hot = max(rows, key=lambda r: self._num(r, "tj_c", "sensors"))
+        return (f"hottest chip{hot.get('chip')} tj {self._num(hot, 'tj_c', 'sensors'):.1f} degC, "
+                f"throttle reasons {hot.get('throttle', '?')}")
+
     @reading("degC", chip=CHIP)
     def hbm_temperature(self, chip: int = 0) -> float:
         """HBM temperature of a chip (hottest stack)."""

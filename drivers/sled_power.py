@@ -88,9 +88,22 @@ class PowerControl(SledConsoleBase):
 
     @reading("")
     def powered_state(self) -> float:
-        """1 when every chip's rails are all up and good, else 0."""
+        """1 when every chip's rails are all up and good, else 0. The sequencer's state alone is not
+        enough: a rail that shorts, drifts out of its PG window or latches off on OV while the chip
+        is up leaves the sequencer "on" with one rail down."""
         rows = self._rows("power")
-        return 1.0 if rows and all(r.get("state") == "on" for r in rows) else 0.0
+        return 1.0 if rows and all(self._all_up(r) for r in rows) else 0.0
+
+    @staticmethod
+    def _all_up(row: dict[str, str]) -> bool:
+        return row.get("state") == "on" and row.get("pg") == row.get("rails")
+
+    def why_powered_state(self) -> str:
+        """What an interlock on `powered_state` says when it trips: each chip that is down, and its
+        rails' status bits (the cause: a shorted, latched-off or not power-good rail)."""
+        down = [int(r.get("chip", -1)) for r in self._rows("power") if not self._all_up(r)]
+        return "; ".join(", ".join([f"chip{c} sequencer {self._row(f'power {c}').get('state', '?')}"]
+                                   + self._rail_problems(c)) for c in down) or "every chip up"
 
     @reading("", chip=CHIP)
     def sequence_errors(self, chip: int = 0) -> float:

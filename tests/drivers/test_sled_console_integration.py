@@ -193,3 +193,23 @@ def test_reset_clears_a_hung_core_with_its_rails_up_and_refuses_a_chip_that_is_o
     d.power_off(chip=1)
     with pytest.raises(DriverError, match="chip1 is not powered"):
         d.reset(chip=1)
+
+
+def test_a_rail_lost_on_a_running_chip_reads_as_not_powered_and_says_which_rail(lab):
+    # the sequencer stays "on" when one of its rails shorts later: powered_state must look at the
+    # rails, or the interlock on it never trips; and its trip must name the chip and the rail
+    sled, _, d = lab
+    d.power_on()
+    sled.inject("rail_short", target={"chip": 1, "rail": "VDD_SRAM"})
+    sled.clock.advance(0.5)
+    assert d.powered_state() == 0.0
+    why = d.why_powered_state()
+    assert "chip1" in why and "VDD_SRAM" in why and "IOUT_OC" in why and "chip0" not in why
+
+
+def test_the_junction_interlock_names_the_hottest_chip(lab):
+    sled, _, d = lab
+    d.power_on()
+    d.stress_start(100.0, chip=1)
+    sled.clock.advance(20.0)
+    assert d.why_max_tj().startswith("hottest chip1 tj ")
