@@ -16,6 +16,8 @@ import threading
 import time
 from typing import Callable, Protocol
 
+from .timefmt import format_duration  # noqa: F401  (its old home: one duration format, in timefmt)
+
 
 class Clock(Protocol):
     """What the runner, drivers and the simulator need of time."""
@@ -177,5 +179,3 @@ class SimClock(_Interruptible):
                 self._virtual = target
         return not interrupted
 
-
-from .timefmt import format_duration  # noqa: E402,F401  (moved to timefmt: one duration format for every view)

@@ -98,7 +98,7 @@ class Execution:
                 continue
             try:
                 readings = self.guarded(role, now + max(self.telemetry_every, 1.0), driver.telemetry)
-            except Exception:  # a lost instrument included (the next step or interlock aborts on it): telemetry is for people watching; the interlocks guard the hardware
+            except Exception:  # lost instruments too: telemetry is for people; the interlocks guard the hardware
                 continue
             for channel, (value, unit_symbol) in readings.items():
                 self.store.sample(self.run_id, channel, now, value, unit_symbol)
@@ -115,8 +115,6 @@ class Execution:
                 return
             stop = min(end, self.next_monitor_due, self.next_telemetry_due,
                        deadline if deadline is not None else math.inf)
-            if stop <= now:  # nothing due moved on (no interlocks left): never spin without time passing
-                stop = end
             if not self.clock.sleep(max(stop - now, 0.0)):
                 self.tick()  # raises Abort when the sleep was cut short by one
                 return

@@ -135,7 +135,6 @@ def _gap(il: Interlock, ex: "Execution", now: float) -> None:
                                 f"(interval {il.every:g} s)", severity="warning",
                      data={"interlock": il.name, "gap_s": gap, "every_s": il.every})
     il.last_read_t = now
-    il.armed = True
 
 
 def _closest(il: Interlock, value: float, now: float) -> None:

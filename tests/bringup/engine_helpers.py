@@ -66,9 +66,9 @@ def station_with(tmp_path: Path, options: dict[str, dict] | None = None, text: s
 
 
 def run(tmp_path: Path, procedure: str, *, options: dict[str, dict] | None = None,
-        params: dict[str, str] | None = None, speed: float | None = None) -> Outcome:
+        params: dict[str, str] | None = None, speed: float | None = None, station: str = FAKE_STATION) -> Outcome:
     proc = write(tmp_path, "procedure.yaml", procedure)
-    st = load_station(station_with(tmp_path, options))
+    st = load_station(station_with(tmp_path, options, text=station))
     prepared = session.prepare(proc, st, params or {}, speed)
     events: list[tuple[str, dict]] = []
     store_path = tmp_path / "runs.sqlite"

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import pytest
 
-from bringup import session
 from bringup.driver import Param, action
 from bringup.drivers.fake import FakeSled
 from bringup.source import InvalidInput
 from bringup.station import load_station
 from bringup.validate import validate
-from bringup.store import StoreReader
-from engine_helpers import Outcome, station_with, write
+from engine_helpers import run, station_with, write
 
 HEAD = """
 procedure: watch
@@ -96,12 +94,8 @@ roles:
 
 
 def _run(tmp_path, steps: str, monitors: str = "", options: dict | None = None, phases: str | None = None):
-    proc = write(tmp_path, "procedure.yaml",
-                 HEAD + monitors + (phases or "phases:\n  - id: burn\n    steps:\n" + steps))
-    prepared = session.prepare(proc, load_station(station_with(tmp_path, options, text=STATION)), {})
-    with session.open_store(tmp_path / "runs.sqlite", prepared) as db:
-        result = session.run(prepared, db, dut="SN-TEST")
-    return Outcome(result, StoreReader(tmp_path / "runs.sqlite"), prepared.drivers, [])
+    text = HEAD + monitors + (phases or "phases:\n  - id: burn\n    steps:\n" + steps)
+    return run(tmp_path, text, options=options, station=STATION)
 
 
 def test_an_action_that_waits_through_the_driver_is_watched_and_trips_inside_it(tmp_path):

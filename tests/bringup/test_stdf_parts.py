@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine_helpers import run
-from test_stdf import export, parts, read_stdf
+from test_stdf import export, parts
 
 ROOT = Path(__file__).resolve().parents[2]
 
