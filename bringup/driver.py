@@ -10,15 +10,18 @@ Arguments arrive at the method as plain floats already converted to the unit the
 their declared unit.
 
 Drivers know nothing of procedures. They know their station configuration (resource, options,
-guardrails), the clock, and the deadline of the step that is calling them.
+guardrails), the clock, and what the call under way brought (`Driver.within`): the deadline of the
+step that is calling them, how to let time pass, the tick's shared replies.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterable
+from typing import Any, Callable, ClassVar, Iterable, Iterator
 
 from .clock import Clock
 from .units import DIMENSIONLESS, Quantity, Unit, UnitError, parse_quantity, unit
@@ -250,12 +253,18 @@ def guardrail_violation(guardrails: Iterable[Guardrail], spec: ActionSpec, args:
     return None
 
 
+# what one call into a driver brings (see `Driver.within`): a plain tuple, as it is made for every
+# reading: (deadline, pause, shared_reads)
+_Call = tuple[float | None, Callable[[float], bool], dict[str, Any] | None]
+
+
 class Driver:
     """Base of every driver. Subclasses set `kind` and declare actions/readings.
 
     The station file's keys are the constructor's fields: `resource`, `options`, `guardrails`.
-    `open()` connects; `close()` disconnects and must be safe to call twice. The runner sets
-    `deadline` (clock time) before each call so that a blocking transport can give up in time.
+    `open()` connects; `close()` disconnects and must be safe to call twice. The engine makes
+    every call as `within(deadline, ...)` does (bringup/bench.py), so that a blocking transport
+    can give up in time (`deadline`, `remaining()`), holding the driver's `lock` meanwhile.
     """
 
     kind: ClassVar[str] = "instrument"
@@ -269,18 +278,15 @@ class Driver:
         self.options = {**self.option_defaults, **(options or {})}
         self.guardrails = tuple(guardrails)
         self.clock = clock
-        self.deadline: float | None = None
-        # how the driver lets clock time pass while the instrument works on its own (a PRBS run, a
-        # boot, a retrain): the runner puts its watched wait here, so that the interlocks keep
-        # reading at their interval whatever action is under way. Alone, time simply passes.
-        self.pause: Callable[[float], bool] = clock.sleep
-        # while the runner reads its interlocks and telemetry (one tick, one instant, nothing acted
-        # on), readings may share one reply: five interlocks on one `sensors` snapshot cost one
-        # round trip. None outside a tick: every reading then asks afresh.
-        self.shared_reads: dict[str, Any] | None = None
+        # one instrument session, one caller at a time: a runner per DUT may share this driver
+        # (a rack's CDU, a DMM behind a mux), and a call's exchanges must never interleave with
+        # another's. Re-entrant: an interlock read inside this driver's own paused action is fine.
+        self.lock = threading.RLock()
+        # the calls under way, innermost last (an interlock read inside a paused action nests):
+        # deadline, pause and shared replies are each call's own, put back when it returns
+        self._calls: list[_Call] = []
         # what the driver did that a person should see in the run's record but that is not a
-        # result: a retried read on a noisy line, a recovered reply. The runner moves these into
-        # the results store as warnings after each call.
+        # result (a retried read on a noisy line): the bench moves these into the record after each call
         self.notes: list[str] = []
         # actions a guardrail can apply to, worked out once: the rest skip the check entirely
         limited = {g.param for g in self.guardrails}
@@ -310,10 +316,56 @@ class Driver:
         if not self.pause(seconds if left is None else min(seconds, left)):
             raise DriverError(f"{self.role}: interrupted while waiting on the instrument")
 
-    # -- for the runner --------------------------------------------------------------------------
+    # -- the call under way ----------------------------------------------------------------------
+    @contextmanager
+    def within(self, deadline: float | None = None, *, pause: Callable[[float], bool] | None = None,
+               shared_reads: dict[str, Any] | None = None) -> Iterator[None]:
+        """One call into this driver, holding `lock`. What it brings is its own until it ends:
+        `deadline`, the calling step's (clock time; None: none); `pause`, how time passes while
+        the instrument works on its own (the engine's watched wait, so the interlocks keep
+        reading; by default time simply passes); `shared_reads`, replies readings may share in
+        the engine's tick (one instant, nothing acted on: five interlocks on one `sensors`
+        snapshot cost one round trip). The bench makes the engine's calls this way."""
+        with self.lock:
+            self.begin_call(deadline, pause, shared_reads)
+            try:
+                yield
+            finally:
+                self.end_call()
+
+    def begin_call(self, deadline: float | None, pause: Callable[[float], bool] | None = None,
+                   shared_reads: dict[str, Any] | None = None) -> None:
+        """`within` in two halves, for a caller already holding `lock` (the bench's hot path);
+        every `begin_call` is paired with an `end_call` in a `finally`."""
+        self._calls.append((deadline, pause or self.clock.sleep, shared_reads))
+
+    def end_call(self) -> None:
+        self._calls.pop()
+
+    @property
+    def in_call(self) -> bool:
+        """Whether a call (`within`, `begin_call`) is under way."""
+        return bool(self._calls)
+
+    @property
+    def deadline(self) -> float | None:
+        """The calling step's deadline in clock time (None: none, or no call under way)."""
+        return self._calls[-1][0] if self._calls else None
+
+    @property
+    def shared_reads(self) -> dict[str, Any] | None:
+        """Replies readings may share in the engine's tick; None outside one: every reading then
+        asks afresh (a step's reading, after anything may have acted, never reuses one)."""
+        return self._calls[-1][2] if self._calls else None
+
+    def pause(self, seconds: float) -> bool:
+        """Let `seconds` pass the way the call under way says (False: cut short by an abort)."""
+        return self._calls[-1][1](seconds) if self._calls else self.clock.sleep(seconds)
+
     def remaining(self) -> float | None:
         """Seconds left before the calling step's deadline (None: no deadline)."""
-        return None if self.deadline is None else self.deadline - self.clock.now()
+        deadline = self.deadline
+        return None if deadline is None else deadline - self.clock.now()
 
     @classmethod
     def spec(cls) -> dict[str, ActionSpec]:

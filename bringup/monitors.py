@@ -1,5 +1,5 @@
 """Interlocks: readings checked at their declared interval, between steps, inside every wait and
-inside every driver action that lets time pass (`Execution.pause`).
+inside every driver action that lets time pass (`Execution.pause`; when: interlock_watch.py).
 
 A violation with `on_violation: abort` ends the run through the safe state. An interlock that
 cannot read is not a quiet interlock: `failures` consecutive failed reads count as a violation.
@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import binding
+from .abort import Abort
+from .bench import Bench
 from .driver import DriverError
 from .procedure import Monitor
+from .run_state import Progress, RunRecord
 from .verdict import FAIL, PASS, UNKNOWN, describe_limits, judge
 
-if TYPE_CHECKING:
-    from .execution import Execution
-
-
-class Abort(Exception):
-    """The run must stop now and go to the safe state (exit code 3)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+__all__ = ["Abort", "MonitorTrip", "Interlock", "build", "arm", "check_due", "check_now", "summary"]
 
 
 class MonitorTrip(Abort):
@@ -63,34 +57,35 @@ class Interlock:
     largest_gap_at: float | None = None
     closest: dict[str, Any] | None = None
 
-    def is_armed(self, ex: "Execution") -> bool:
-        return (not self.during or ex.phase in self.during) and (self.after is None or self.after in ex.passed_phases)
+    def is_armed(self, progress: Progress) -> bool:
+        return ((not self.during or progress.phase in self.during)
+                and (self.after is None or self.after in progress.passed_phases))
 
     @property
     def allowed_gap(self) -> float:
         return self.every + ON_TIME_SLACK_S
 
 
-def build(monitors: list[Monitor], ex: "Execution") -> list[Interlock]:
+def build(monitors: list[Monitor], bench: Bench, parameters: dict[str, Any]) -> list[Interlock]:
     out = []
     for m in monitors:
         role, name = m.read.split(".", 1)
-        spec = ex.drivers[role].spec()[name]
+        spec = bench.spec(role)[name]
         raw, _ = binding.args_of(spec, m.with_)
-        args = binding.convert_args(spec, raw, ex.parameters)
+        args = binding.convert_args(spec, raw, parameters)
         u = spec.unit or ""
-        low = binding.value_in(m.limit.low, ex.parameters, u) if m.limit.low is not None else None
-        high = binding.value_in(m.limit.high, ex.parameters, u) if m.limit.high is not None else None
+        low = binding.value_in(m.limit.low, parameters, u) if m.limit.low is not None else None
+        high = binding.value_in(m.limit.high, parameters, u) if m.limit.high is not None else None
         out.append(Interlock(m, m.name or m.read, role, name, args, u, low, high,
-                             binding.evaluate(m.every, ex.parameters), frozenset(m.during), m.after))
+                             binding.evaluate(m.every, parameters), frozenset(m.during), m.after))
     return out
 
 
-def arm(interlocks: list[Interlock], ex: "Execution", now: float) -> float:
+def arm(interlocks: list[Interlock], progress: Progress, now: float) -> float:
     """The armed set may have changed (a phase began or ended): an interlock armed just now is
     read at once and its gap counts from now; one disarmed stops counting. Returns the next due time."""
     for il in interlocks:
-        armed = il.is_armed(ex)
+        armed = il.is_armed(progress)
         if armed and not il.armed:
             il.next_due, il.last_read_t, il.failed_reads = now, now, 0
         elif not armed and il.armed:
@@ -99,13 +94,13 @@ def arm(interlocks: list[Interlock], ex: "Execution", now: float) -> float:
     return min((il.next_due for il in interlocks), default=math.inf)
 
 
-def check_due(interlocks: list[Interlock], ex: "Execution", now: float) -> float:
+def check_due(interlocks: list[Interlock], now: float, bench: Bench, record: RunRecord, progress: Progress) -> float:
     """Read every interlock that is due; raise MonitorTrip on a violation. Returns the next due time."""
     next_due = math.inf
     for il in interlocks:
         if now >= il.next_due:
-            if il.is_armed(ex):
-                _check(il, ex, now)
+            if il.is_armed(progress):
+                _check(il, now, bench, record)
             else:
                 il.failed_reads = 0  # disarmed: a later arming starts afresh
             # keep to the declared grid so the interval does not drift with step durations; after
@@ -117,23 +112,23 @@ def check_due(interlocks: list[Interlock], ex: "Execution", now: float) -> float
     return next_due
 
 
-def check_now(interlocks: list[Interlock], ex: "Execution", now: float) -> None:
+def check_now(interlocks: list[Interlock], now: float, bench: Bench, record: RunRecord, progress: Progress) -> None:
     """Read every armed interlock at once, off its grid (which stays as it was); MonitorTrip on a violation."""
     for il in interlocks:
-        if il.is_armed(ex):
-            _check(il, ex, now)
+        if il.is_armed(progress):
+            _check(il, now, bench, record)
 
 
-def _gap(il: Interlock, ex: "Execution", now: float) -> None:
+def _gap(il: Interlock, record: RunRecord, now: float) -> None:
     """Count the time since the last read; a late read is said in the record when it happens."""
     if il.last_read_t is not None:
         gap = now - il.last_read_t
         if gap > il.largest_gap:
             il.largest_gap, il.largest_gap_at = gap, now
         if gap > il.allowed_gap:
-            ex.event("monitor", f"interlock {il.name} read late: {gap:.6g} s since the last read "
-                                f"(interval {il.every:g} s)", severity="warning",
-                     data={"interlock": il.name, "gap_s": gap, "every_s": il.every})
+            record.event("monitor", f"interlock {il.name} read late: {gap:.6g} s since the last read "
+                                    f"(interval {il.every:g} s)", severity="warning",
+                         data={"interlock": il.name, "gap_s": gap, "every_s": il.every})
     il.last_read_t = now
 
 
@@ -146,18 +141,17 @@ def _closest(il: Interlock, value: float, now: float) -> None:
             il.closest = {"value": value, "limit": limit, "side": side, "margin": margin, "t": now}
 
 
-def _check(il: Interlock, ex: "Execution", now: float) -> None:
-    _gap(il, ex, now)
+def _check(il: Interlock, now: float, bench: Bench, record: RunRecord) -> None:
+    _gap(il, record, now)
     try:
-        value = float(ex.guarded(il.role, now + max(il.every, 1.0),
-                                 lambda: ex.drivers[il.role].call(il.reading, il.args)))
+        value = float(bench.call(il.role, il.reading, il.args, now + max(il.every, 1.0)))
     except DriverError as exc:
         value, error = math.nan, str(exc)
     else:
         error = None
     il.reads += 1
     verdict = judge(value, il.low, il.high)
-    ex.store.sample(ex.run_id, "monitor/" + il.name, now, value, il.unit)  # apart from plain telemetry
+    record.store.sample(record.run_id, "monitor/" + il.name, now, value, il.unit)  # apart from plain telemetry
     if verdict == PASS:
         il.failed_reads = 0
         _closest(il, value, now)
@@ -166,33 +160,30 @@ def _check(il: Interlock, ex: "Execution", now: float) -> None:
         il.failed_reads += 1
         il.failed_total += 1
         if il.failed_reads < il.spec.failures:
-            ex.event("monitor", f"interlock {il.name}: cannot read ({error or 'NaN'}), "
-                                f"{il.failed_reads} of {il.spec.failures}", severity="warning")
+            record.event("monitor", f"interlock {il.name}: cannot read ({error or 'NaN'}), "
+                                    f"{il.failed_reads} of {il.spec.failures}", severity="warning")
             return
         why = f"interlock {il.name} cannot read: {error or 'NaN'} ({il.failed_reads} times in a row)"
     else:
         _closest(il, value, now)
         why = (f"interlock {il.name} = {value:.6g} {il.unit} outside {describe_limits(il.low, il.high, il.unit)}")
-    why += _driver_says(il, ex, now)
-    ex.store.measurement(ex.run_id, "monitors/" + il.name, il.name, None if math.isnan(value) else value, il.unit,
-                         il.low, il.high, FAIL if verdict == FAIL else UNKNOWN, now, None,
-                         ex.identities.get(il.role), ex.dut, why)
-    ex.report("measurement", {"path": "monitors/" + il.name, "name": il.name, "value": value, "unit": il.unit,
-                              "low": il.low, "high": il.high, "verdict": verdict if verdict == FAIL else UNKNOWN,
-                              "coords": None, "message": why})
+    why += _driver_says(il, bench, now)
+    record.store.measurement(record.run_id, "monitors/" + il.name, il.name, None if math.isnan(value) else value,
+                             il.unit, il.low, il.high, FAIL if verdict == FAIL else UNKNOWN, now, None,
+                             bench.identities.get(il.role), record.dut, why)
+    record.report("measurement", {"path": "monitors/" + il.name, "name": il.name, "value": value, "unit": il.unit,
+                                  "low": il.low, "high": il.high, "verdict": verdict if verdict == FAIL else UNKNOWN,
+                                  "coords": None, "message": why})
     if il.spec.on_violation == "abort":
         raise MonitorTrip(why)
-    ex.event("monitor", why, severity="warning")
+    record.event("monitor", why, severity="warning")
 
 
-def _driver_says(il: Interlock, ex: "Execution", now: float) -> str:
+def _driver_says(il: Interlock, bench: Bench, now: float) -> str:
     """A tripped interlock names its cause when the driver can say it (`why_<reading>`, e.g. which
     chip and rail took the sled down), not only the value it read."""
-    explain = getattr(ex.drivers[il.role], "why_" + il.reading, None)
-    if explain is None:
-        return ""
     try:
-        text = ex.guarded(il.role, now + max(il.every, 1.0), lambda: explain(**il.args))
+        text = bench.explain(il.role, il.reading, il.args, now + max(il.every, 1.0))
     except DriverError as exc:
         return f" (and asking why failed: {exc})"
     return f": {text}" if text else ""

@@ -9,7 +9,6 @@ Exit codes: 0 pass, 1 fail (a gate failed), 2 invalid input (never reaches here)
 
 from __future__ import annotations
 
-import math
 import signal
 import threading
 import traceback
@@ -18,8 +17,8 @@ from typing import Any
 
 from . import binding, monitors
 from .clock import Clock
+from .abort import Abort
 from .driver import Driver, DriverError
-from .monitors import Abort
 from .procedure import Phase
 from .execution import Execution, Reporter
 from .steps import DEFAULT_STEP_TIMEOUT, Frame, StepFailed, run_step, run_steps
@@ -76,12 +75,11 @@ class Runner:
         failed_gate: str | None = None
         try:
             self._open(ex)
-            ex.interlocks = monitors.build(self.proc.monitors, ex)
+            ex.watch.interlocks = monitors.build(self.proc.monitors, ex.bench, ex.parameters)
             ex.watch_drivers()
-            ex.arm()
+            ex.watch.arm()
             if self.telemetry_every:
-                ex.telemetry_every = self.telemetry_every
-                ex.next_telemetry_due = self.clock.now()
+                ex.watch.sample_every(self.telemetry_every)
             failed_gate = self._phases(ex, states)
         except Abort as exc:
             aborted = exc.reason
@@ -142,9 +140,9 @@ class Runner:
         for attempt in range(1, attempts + 1):
             start = self.clock.now()
             states[phase.id] = "running"
-            ex.phase = phase.id
-            ex.arm()
-            ex.first_failure = None
+            ex.progress.phase = phase.id
+            ex.watch.arm()
+            ex.progress.first_failure = None
             self.store.phase(ex.run_id, phase.id, state="running", t=start)
             ex.report("phase", {"phase": phase.id, "state": "running", "attempt": attempt})
             timeout = binding.evaluate(phase.timeout, ex.parameters) if phase.timeout is not None else None
@@ -168,9 +166,9 @@ class Runner:
                 # a failed step is often the first symptom of an unsafe sled (a leak powers it down
                 # and the next reading fails): read every armed interlock now, before judging, so the
                 # run ends on the cause, not on its symptom
-                monitors.check_now(ex.interlocks, ex, self.clock.now())
+                ex.watch.check_now()
             if reason is None and verdict != PASS:
-                reason = ex.first_failure or f"verdict {verdict}"
+                reason = ex.progress.first_failure or f"verdict {verdict}"
             if verdict == PASS:
                 break
             if attempt < attempts:
@@ -178,10 +176,10 @@ class Runner:
                          severity="warning")
         state = "passed" if verdict == PASS else "failed"
         states[phase.id] = state
-        ex.phase = None
+        ex.progress.phase = None
         if state == "passed":
-            ex.passed_phases.add(phase.id)
-        ex.arm()
+            ex.progress.passed_phases.add(phase.id)
+        ex.watch.arm()
         self._summarise_interlocks(ex)
         self.store.phase(ex.run_id, phase.id, state=state, t=self.clock.now(), verdict=verdict, reason=reason)
         ex.report("phase", {"phase": phase.id, "state": state, "verdict": verdict, "reason": reason})
@@ -190,35 +188,23 @@ class Runner:
     def _summarise_interlocks(self, ex: Execution) -> None:
         """How each interlock kept watch so far (reads, worst gap, closest approach): the latest
         `interlocks` event is what report and dashboard show (docs/results.md)."""
-        if ex.interlocks:
+        if ex.watch.interlocks:
             self.store.event(ex.run_id, self.clock.now(), "interlocks", "interlock summary",
-                             data=monitors.summary(ex.interlocks))
+                             data=monitors.summary(ex.watch.interlocks))
 
     # -- instruments ------------------------------------------------------------------------------
     def _open(self, ex: Execution) -> None:
         # Every instrument is tried even after one fails: the safe state needs all it can reach.
-        failures = []
-        for role, driver in self.drivers.items():
-            driver.deadline = self.clock.now() + SAFE_STEP_TIMEOUT
-            try:
-                driver.open()
-                ex.identities[role] = driver.identity()
-            except DriverError as exc:
-                ex.lost_roles.add(role)
-                failures.append(str(exc))
-            finally:
-                driver.deadline = None
+        failures = ex.bench.open_all(SAFE_STEP_TIMEOUT)
         if failures:
             raise Abort("; ".join(failures))
-        ex.event("instruments", "instruments: " + "; ".join(f"{r}={i}" for r, i in ex.identities.items()),
-                 data=dict(ex.identities), durable=True)
+        identities = ex.bench.identities
+        ex.event("instruments", "instruments: " + "; ".join(f"{r}={i}" for r, i in identities.items()),
+                 data=dict(identities), durable=True)
 
     def _close(self, ex: Execution) -> None:
-        for role, driver in self.drivers.items():
-            try:
-                driver.close()
-            except Exception as exc:  # closing must not hide how the run ended
-                ex.event("instruments", f"{role}: close failed: {exc}", severity="warning")
+        for role, exc in ex.bench.close_all():  # closing must not hide how the run ended
+            ex.event("instruments", f"{role}: close failed: {exc}", severity="warning")
 
     # -- the safe state ---------------------------------------------------------------------------
     def _safe_state(self, ex: Execution, why: str | None) -> None:
@@ -226,14 +212,14 @@ class Runner:
         getattr(self, "_in_safe_state", [False])[0] = True  # further signals must not cut the way out short
         self.clock.clear()  # an abort interrupted the clock; the safe state's own waits must work
         ex.abort_reason = None
-        ex.interlocks, ex.next_monitor_due = [], math.inf  # already going safe: no interlock may abort the way out
+        ex.watch.stand_down()  # already going safe: no interlock may abort the way out
         ex.report("safe_state", {"why": why, "steps": len(self.proc.safe_state)})
         ex.event("safe_state", f"safe state: {why or 'end of run'}", durable=True)
         for i, step in enumerate(self.proc.safe_state):
             role = getattr(step, "do", None) or getattr(step, "measure", None)
             role = role.split(".")[0] if role else None
             label = f"safe_state/{i + 1}"
-            if role in ex.lost_roles:
+            if role in ex.bench.lost:
                 ex.store.step(ex.run_id, label, "safe", self.clock.now(), self.clock.now(), "skipped",
                               f"{role} is unreachable", 1)
                 ex.event("safe_state", f"safe state step {i + 1} skipped: {role} is unreachable", severity="error")

@@ -30,7 +30,7 @@ def run_search(ex: Execution, step: SearchStep, frame: Frame, deadline: float | 
     dispatches to it)."""
     s = step.search
     role, action = s.set.split(".", 1)
-    spec = ex.drivers[role].spec()[action]
+    spec = ex.bench.spec(role)[action]
     raw, _ = binding.args_of(spec, s.with_)
     fixed = binding.convert_args(spec, raw, frame.scope)
     p = spec.params[s.param]
@@ -44,7 +44,7 @@ def run_search(ex: Execution, step: SearchStep, frame: Frame, deadline: float | 
 
     def apply(si_value: float) -> None:
         value = unit(u).from_si(si_value) if u else si_value
-        ex.call(role, action, {**fixed, s.param: value},
+        ex.bench.call(role, action, {**fixed, s.param: value},
                 deadline if deadline is not None else ex.clock.now() + DEFAULT_STEP_TIMEOUT)
 
     try:
@@ -78,7 +78,7 @@ def run_search(ex: Execution, step: SearchStep, frame: Frame, deadline: float | 
     ex.store.step(ex.run_id, f"{frame.path}/{label}", "search", started, ex.clock.now(), "ok", None, 1)
     if passing is None:  # FAIL, not UNKNOWN: the checks ran and failed even at the passing point
         message = f"{where(label, frame.coords)}: no passing point: the checks failed already at {failed_at}"
-        ex.not_passed, ex.not_passed_message = ex.not_passed + 1, message
+        ex.progress.not_passing(message)
         ex.store.measurement(ex.run_id, frame.path, label, None, u, low, high, FAIL, ex.clock.now(),
                              frame.coords or None, None, ex.dut, message, gate=frame.gate)
         if frame.gate:
@@ -93,7 +93,7 @@ def _restore(ex: Execution, frame: Frame, role: str, action: str, fixed: dict[st
     label = label_of(f"{role}.{action}", {**fixed, param: value}) + " (restore)"
     started = ex.clock.now()
     try:
-        ex.call(role, action, {**fixed, param: value}, ex.clock.now() + DEFAULT_STEP_TIMEOUT)
+        ex.bench.call(role, action, {**fixed, param: value}, ex.clock.now() + DEFAULT_STEP_TIMEOUT)
     except DriverError as exc:
         step_failed(ex, frame, "do", label, started, "error", FAIL, f"{label}: {exc}", 1)
     ex.store.step(ex.run_id, f"{frame.path}/{label}", "do", started, ex.clock.now(), "ok", None, 1)

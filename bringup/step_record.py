@@ -54,7 +54,7 @@ def record(ex: Execution, frame: Frame, label: str, value: float, unit_symbol: s
                        .replace("  ", " "))
         if attempts > 1:
             message = f"{message} (attempt {attempt} of {attempts})"
-        ex.not_passed, ex.not_passed_message = ex.not_passed + 1, message
+        ex.progress.not_passing(message)
     coords = frame.coords or None
     ex.store.measurement(ex.run_id, frame.path, label, None if value != value else value, unit_symbol, low, high,
                          verdict, t, coords, instrument, ex.dut, message, gate=gate)
@@ -102,5 +102,5 @@ def step_failed(ex: Execution, frame: Frame, kind: str, label: str, started: flo
                  message: str, attempt: int) -> None:
     ex.store.step(ex.run_id, f"{frame.path}/{label}", kind, started, ex.clock.now(), outcome, message, attempt)
     ex.event("step", message, severity="error")
-    ex.not_passed, ex.not_passed_message = ex.not_passed + 1, message
+    ex.progress.not_passing(message)
     raise StepFailed(verdict, message)

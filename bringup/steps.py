@@ -35,8 +35,8 @@ def run_steps(ex: Execution, steps: list[Any], frame: Frame) -> None:
         except StepFailed as failure:
             if step.on_fail == "stop":
                 raise
-            if frame.gate and ex.first_failure is None:
-                ex.first_failure = failure.message  # the phase's reason, though it went on
+            if frame.gate and ex.progress.first_failure is None:
+                ex.progress.first_failure = failure.message  # the phase's reason, though it went on
 
 
 def run_step(ex: Execution, step: Any, frame: Frame) -> None:
@@ -109,7 +109,7 @@ def _measure(ex: Execution, step: MeasureStep, frame: Frame, deadline: float | N
              attempts: int) -> None:
     m = ex.plans.get(id(step))
     if m is None:  # a step validation did not plan (it always does; this keeps the runner self-sufficient)
-        m = ex.plans[id(step)] = plan_measure(step, ex.drivers[step.measure.split(".")[0]].spec()[
+        m = ex.plans[id(step)] = plan_measure(step, ex.bench.spec(step.measure.split(".")[0])[
             step.measure.split(".", 1)[1]], ex.parameters)
     clock = ex.clock
     t = clock.now()
@@ -122,7 +122,8 @@ def _measure(ex: Execution, step: MeasureStep, frame: Frame, deadline: float | N
     high = m.high if m.high_expr is None else binding.value_in(m.high_expr, frame.scope, m.unit)
     message = None
     try:
-        value = float(ex.call(m.role, m.reading, args, deadline if deadline is not None else t + DEFAULT_STEP_TIMEOUT))
+        value = float(ex.bench.call(m.role, m.reading, args,
+                                    deadline if deadline is not None else t + DEFAULT_STEP_TIMEOUT))
         if deadline is not None and clock.now() > deadline:
             raise StepTimeout("no result before the step's deadline")
     except StepTimeout as exc:
@@ -131,7 +132,7 @@ def _measure(ex: Execution, step: MeasureStep, frame: Frame, deadline: float | N
         value, message = math.nan, f"reading failed: {exc}"
     if step.as_ is not None:
         frame.scope[step.as_] = Quantity(value, unit(m.unit))
-    record(ex, frame, label, value, m.unit, low, high, t, ex.identities.get(m.role), message,
+    record(ex, frame, label, value, m.unit, low, high, t, ex.bench.identities.get(m.role), message,
             step.gate and frame.gate, attempt, attempts)
 
 
@@ -155,13 +156,13 @@ def _compute(ex: Execution, step: ComputeStep, frame: Frame) -> None:
 # -- do, wait, wait_until --------------------------------------------------------------------------
 def _do(ex: Execution, step: DoStep, frame: Frame, deadline: float | None, attempt: int) -> None:
     role, action = step.do.split(".", 1)
-    spec = ex.drivers[role].spec()[action]
+    spec = ex.bench.spec(role)[action]
     raw, _ = binding.args_of(spec, step.with_)
     args = binding.convert_args(spec, raw, frame.scope)
     label = step.name or label_of(step.do, args)
 
     def act() -> None:
-        ex.call(role, action, args, deadline if deadline is not None else ex.clock.now() + DEFAULT_STEP_TIMEOUT)
+        ex.bench.call(role, action, args, deadline if deadline is not None else ex.clock.now() + DEFAULT_STEP_TIMEOUT)
         _check_deadline(ex, deadline)
     _timed(ex, frame, "do", label, deadline, attempt, act)
 
@@ -190,9 +191,9 @@ def _wait_until(ex: Execution, step: WaitUntilStep, frame: Frame, deadline: floa
     last_read: dict[str, str] = {}  # what each reading said last, for the diagnosis
 
     def read(role: str, name: str, args: dict[str, Any]) -> float:
-        spec = ex.drivers[role].spec()[name]
+        spec = ex.bench.spec(role)[name]
         conv = binding.convert_args(spec, binding.args_of(spec, args)[0], frame.scope)
-        v = float(ex.call(role, name, conv, end))
+        v = float(ex.bench.call(role, name, conv, end))
         last_read[label_of(f"{role}.{name}", conv)] = format_quantity(v, spec.unit or "")
         return unit(spec.unit).to_si(v) if spec.unit else v
 
@@ -228,11 +229,11 @@ def _loop(ex: Execution, step: Any, frame: Frame, names: list[str], axes: list[l
         for point in itertools.product(*axes):
             scope = {**frame.scope, **dict(zip(names, point))}
             coords = {**frame.coords, **{n: (str(v) if isinstance(v, Quantity) else v) for n, v in zip(names, point)}}
-            before = ex.not_passed
+            before = ex.progress.not_passed
             run_steps(ex, step.steps, Frame(frame.phase, frame.path, scope, coords, frame.deadline, frame.verdicts))
-            if getattr(step, "recover", None) and ex.not_passed != before:
+            if getattr(step, "recover", None) and ex.progress.not_passed != before:
                 _recover(ex, step, Frame(frame.phase, frame.path, scope, coords, frame.deadline, frame.verdicts),
-                         label, ex.not_passed - before)
+                         label, ex.progress.not_passed - before)
     except StepFailed:
         outcome = "error"
         raise
@@ -246,7 +247,7 @@ def _recover(ex: Execution, step: SweepStep, frame: Frame, label: str, failed: i
     the steps are gates (a part that does not come back stops the phase) and are recorded as steps."""
     where = ", ".join(f"{k}={v}" for k, v in frame.coords.items())
     ex.event("recover", f"{frame.path}: {label} [{where}]: {failed} check(s) did not pass "
-                        f"(last: {ex.not_passed_message}); recovering before the next point",
+                        f"(last: {ex.progress.not_passed_message}); recovering before the next point",
              severity="warning", data={"sweep": label, "coords": frame.coords, "not_passed": failed,
                                        "steps": len(step.recover)})
     run_steps(ex, step.recover, frame)

@@ -144,11 +144,10 @@ class _StoppedWallClock(RealClock):
 def test_the_steps_deadline_shortens_the_session_timeout_and_none_left_sends_nothing():
     clock = _StoppedWallClock()
     d, t = psu([(b"MEAS:VOLT? (@1)\n", b"+5.0E+00\n")], clock=clock)
-    d.deadline = clock.now() + 0.25
-    assert d.voltage(1) == 5.0
+    with d.within(clock.now() + 0.25):
+        assert d.voltage(1) == 5.0
     assert t.resources[0].timeouts[-1] == 250
-    d.deadline = clock.now() - 0.001
-    with pytest.raises(StepTimeout, match="no time left"):
+    with d.within(clock.now() - 0.001), pytest.raises(StepTimeout, match="no time left"):
         d.voltage(1)
     assert t.done
 
@@ -159,8 +158,8 @@ def test_on_a_simulated_clock_the_steps_deadline_never_shortens_the_wall_time_io
     a healthy sled aborted at open)."""
     for clock in (SimClock(), SimClock(speed=50.0)):
         d, t = psu([(b"MEAS:VOLT? (@1)\n", b"+5.0E+00\n")], clock=clock)
-        d.deadline = clock.now() + 0.25
-        assert d.voltage(1) == 5.0
+        with d.within(clock.now() + 0.25):
+            assert d.voltage(1) == 5.0
         assert t.resources[0].timeouts[-1] == 2000
 
 

@@ -172,8 +172,8 @@ def test_a_long_test_is_a_job_whose_time_passes_in_the_drivers_pause_not_on_the_
                       (cmd(3, "job 3"), reply(3, ["job=3 state=running left_s=1.5"])),
                       (cmd(4, "job 3"), reply(4, ["job=3 state=done", *lanes]))])
     paused: list[float] = []
-    d.pause = lambda seconds: paused.append(seconds) or d.clock.sleep(seconds)
-    assert d.prbs_ber(1, duration=60.0) < 1e-12
+    with d.within(pause=lambda seconds: paused.append(seconds) or d.clock.sleep(seconds)):
+        assert d.prbs_ber(1, duration=60.0) < 1e-12
     assert paused == [60.0, 1.5] and d.clock.now() == 61.5
     assert not port.pairs
 
@@ -322,10 +322,9 @@ def test_in_the_runners_tick_readings_share_one_reply_and_outside_it_each_asks_a
     rows = ["chip=0 tj_c=50.5 hbm_c=45.0", "chip=1 tj_c=52.5 hbm_c=46.0"]
     d, port = driver([(cmd(2, "sensors"), reply(2, rows)), (cmd(3, "coolant"), reply(3, ["flow_lpm=4.0 leak=0"])),
                       (cmd(4, "sensors 1"), reply(4, [rows[1]])), (cmd(5, "sensors"), reply(5, rows))])
-    d.shared_reads = {}
-    assert (d.max_tj(), d.hbm_temperature(0), d.hbm_temperature(1)) == (52.5, 45.0, 46.0)
-    assert (d.coolant_flow(), d.leak()) == (4.0, 0.0)
-    d.shared_reads = None
+    with d.within(shared_reads={}):
+        assert (d.max_tj(), d.hbm_temperature(0), d.hbm_temperature(1)) == (52.5, 45.0, 46.0)
+        assert (d.coolant_flow(), d.leak()) == (4.0, 0.0)
     assert d.hbm_temperature(1) == 46.0 and d.max_tj() == 52.5
     assert not port.pairs and sum(b"sensors" in w for w in port.written) == 3
 
