@@ -253,8 +253,20 @@ def guardrail_violation(guardrails: Iterable[Guardrail], spec: ActionSpec, args:
     return None
 
 
-# what one call into a driver brings (see `Driver.within`): a plain tuple, as it is made for every
-# reading: (deadline, pause, shared_reads)
+_LOCKS: dict[str, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def instrument_lock(resource: str | None) -> threading.RLock:
+    """The lock of one instrument: shared by every driver in the process at the same address
+    (whatever its case), a lock of its own for a driver with none (in-memory)."""
+    if not resource:
+        return threading.RLock()
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(resource.upper(), threading.RLock())
+
+
+# what one call brings (`Driver.within`): (deadline, pause, shared_reads); a tuple, made per reading
 _Call = tuple[float | None, Callable[[float], bool], dict[str, Any] | None]
 
 
@@ -278,12 +290,11 @@ class Driver:
         self.options = {**self.option_defaults, **(options or {})}
         self.guardrails = tuple(guardrails)
         self.clock = clock
-        # one instrument session, one caller at a time: a runner per DUT may share this driver
-        # (a rack's CDU, a DMM behind a mux), and a call's exchanges must never interleave with
-        # another's. Re-entrant: an interlock read inside this driver's own paused action is fine.
-        self.lock = threading.RLock()
-        # the calls under way, innermost last (an interlock read inside a paused action nests):
-        # deadline, pause and shared replies are each call's own, put back when it returns
+        # one instrument, one caller at a time: a runner per DUT may share it (a rack's CDU, a DMM
+        # behind a mux), and a call's exchanges must never interleave with another's. Re-entrant:
+        # an interlock read inside this driver's own paused action is fine.
+        self.lock = instrument_lock(resource)
+        # the calls under way, innermost last (an interlock read inside a paused action nests)
         self._calls: list[_Call] = []
         # what the driver did that a person should see in the run's record but that is not a
         # result (a retried read on a noisy line): the bench moves these into the record after each call
@@ -320,12 +331,11 @@ class Driver:
     @contextmanager
     def within(self, deadline: float | None = None, *, pause: Callable[[float], bool] | None = None,
                shared_reads: dict[str, Any] | None = None) -> Iterator[None]:
-        """One call into this driver, holding `lock`. What it brings is its own until it ends:
-        `deadline`, the calling step's (clock time; None: none); `pause`, how time passes while
-        the instrument works on its own (the engine's watched wait, so the interlocks keep
-        reading; by default time simply passes); `shared_reads`, replies readings may share in
-        the engine's tick (one instant, nothing acted on: five interlocks on one `sensors`
-        snapshot cost one round trip). The bench makes the engine's calls this way."""
+        """One call into this driver, holding `lock`, with what it brings until it ends: `deadline`
+        (clock time; None: none); `pause`, how time passes while the instrument works (the run's
+        watched wait, so the interlocks keep reading; by default time simply passes);
+        `shared_reads`, replies readings may share in the run's tick (one instant, nothing acted
+        on: five interlocks on one `sensors` snapshot cost one round trip)."""
         with self.lock:
             self.begin_call(deadline, pause, shared_reads)
             try:
@@ -335,8 +345,7 @@ class Driver:
 
     def begin_call(self, deadline: float | None, pause: Callable[[float], bool] | None = None,
                    shared_reads: dict[str, Any] | None = None) -> None:
-        """`within` in two halves, for a caller already holding `lock` (the bench's hot path);
-        every `begin_call` is paired with an `end_call` in a `finally`."""
+        """`within` in two halves for a caller holding `lock` (the bench's hot path), paired in a `finally`."""
         self._calls.append((deadline, pause or self.clock.sleep, shared_reads))
 
     def end_call(self) -> None:
@@ -354,8 +363,7 @@ class Driver:
 
     @property
     def shared_reads(self) -> dict[str, Any] | None:
-        """Replies readings may share in the engine's tick; None outside one: every reading then
-        asks afresh (a step's reading, after anything may have acted, never reuses one)."""
+        """Replies readings may share in the run's tick; None outside one: every reading asks afresh."""
         return self._calls[-1][2] if self._calls else None
 
     def pause(self, seconds: float) -> bool:

@@ -50,15 +50,25 @@ class SharedSupply(Driver):
         self.trace.append(("after", "", self.deadline))
 
 
-def test_two_slots_sharing_a_supply_never_interleave_on_it_and_each_keeps_its_deadline_and_notes():
+ADDRESS = "TCPIP::10.0.0.9::5025::SOCKET"
+
+
+@pytest.mark.parametrize("drivers", ["one driver", "a driver each, one address"])
+def test_two_slots_sharing_a_supply_never_interleave_on_it_and_each_keeps_its_deadline_and_notes(drivers):
     clock = RealClock()
-    psu = SharedSupply(role="psu", clock=clock)
+    trace: list[tuple[str, str, float | None]] = []
+    shared = SharedSupply(role="psu", resource=ADDRESS, clock=clock)
+    psus = {"dut-a": shared, "dut-b": shared}
+    if drivers != "one driver":  # each slot's station made its own driver for the same instrument
+        psus["dut-b"] = SharedSupply(role="psu", resource=ADDRESS.lower(), clock=clock)
+    for psu in psus.values():
+        psu.trace = trace
     notes: dict[str, list[str]] = {"dut-a": [], "dut-b": []}
     deadline = {"dut-a": clock.now() + 100.0, "dut-b": clock.now() + 200.0}
     errors: list[BaseException] = []
 
     def slot(name: str) -> None:
-        bench = Bench({"psu": psu}, clock, on_note=lambda role, note: notes[name].append(note))
+        bench = Bench({"psu": psus[name]}, clock, on_note=lambda role, note: notes[name].append(note))
         try:
             for i in range(25):
                 bench.call("psu", "set", {"voltage": float(i)}, deadline[name])
@@ -71,13 +81,13 @@ def test_two_slots_sharing_a_supply_never_interleave_on_it_and_each_keeps_its_de
     for t in threads:
         t.join(timeout=30)
     assert errors == []
-    assert len(psu.trace) == 2 * 2 * 25
-    for enter, leave in zip(psu.trace[0::2], psu.trace[1::2]):
+    assert len(trace) == 2 * 2 * 25
+    for enter, leave in zip(trace[0::2], trace[1::2]):
         # every call is whole: the next one starts only after this one left, and neither saw
         # the other slot's deadline
         assert (enter[0], leave[0]) == ("enter", "exit") and enter[1] == leave[1]
         assert enter[2] == leave[2] == deadline[enter[1]]
-    assert {n for _, n, _ in psu.trace} == {"dut-a", "dut-b"}
+    assert {n for _, n, _ in trace} == {"dut-a", "dut-b"}
     # each slot's record has its own driver notes, all of them
     assert notes == {n: [f"set by {n}"] * 25 for n in notes}
 
