@@ -8,7 +8,10 @@ classified once, as `InstrumentLost` (an `Abort`: the runner takes the sled safe
 Several DUTs on one station: each slot's runner has its own bench, and benches may share a
 driver (a rack's CDU, a DMM behind a mux). Every call holds that driver's re-entrant `lock`, so
 two slots' calls never interleave on one instrument; what a call brings (deadline, the watched
-wait, the tick's shared replies) is the call's own, so one slot never sees another's.
+wait, the tick's shared replies) is the call's own, so one slot never sees another's. A call
+keeps its instrument's lock through the pauses inside it (an action is whole on its instrument):
+with slots sharing instruments, a long action on a shared one keeps the other slots' reads of it
+waiting, so such actions belong on instruments a slot owns.
 """
 
 from __future__ import annotations
