@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import binding, monitors
-from .clock import Clock
 from .abort import Abort
+from .clock import Clock
 from .driver import Driver, DriverError
 from .procedure import Phase
 from .execution import Execution, Reporter
