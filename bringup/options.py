@@ -225,6 +225,7 @@ def check_options(model: type[DriverOptions], raw: Mapping[str, Any], *, driver:
         options = model.model_validate(clean)
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
+            err["loc"] = tuple(p for p in err["loc"] if p != "[key]")  # pydantic's marker of a bad mapping key
             name = err["loc"][0] if err["loc"] else ""
             info = fields.get(name) if isinstance(name, str) else None
             msg = err["msg"].removeprefix("Value error, ")
