@@ -115,15 +115,14 @@ def run(procedure: str, station: str | None, params: tuple[str, ...], dut: str, 
         st = session.open_station(station)
         _run(session.prepare(procedure, st, overrides, speed), store, dut, verbose, junit_file)
         return
-    from .commands.sim import embedded_lab, ground_truth, station_of
+    from .commands.sim import embedded_lab
 
     with embedded_lab(sled_file=sled_file, seed=seed, faults=faults, speed=speed) as lab:
         # validate first: the lab starts serving only for a procedure that can run
-        session.prepare(procedure, station_of(lab), overrides, clock=lab.clock)
+        session.prepare(procedure, lab.station, overrides, clock=lab.clock)
         lab.start()
-        prepared = session.prepare(procedure, station_of(lab), overrides, clock=lab.clock)
-        _run(prepared, store, dut, verbose, junit_file, meta={"simulator": {"seed": seed, "faults": list(faults)}},
-             finish=lambda: {"simulator": ground_truth(lab)})
+        prepared = session.prepare(procedure, lab.station, overrides, clock=lab.clock)
+        _run(prepared, store, dut, verbose, junit_file, meta=lab.meta(), finish=lab.ground_truth)
 
 
 def _is_terminal() -> bool:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterable, Iterator
 
 from .clock import Clock
+from .options import DriverOptions
 from .units import DIMENSIONLESS, Quantity, Unit, UnitError, parse_quantity, unit
 
 
@@ -274,20 +275,26 @@ class Driver:
     """Base of every driver. Subclasses set `kind` and declare actions/readings.
 
     The station file's keys are the constructor's fields: `resource`, `options`, `guardrails`.
+    `Options` is the typed model of the options (bringup/options.py); `self.options` is its
+    validated, frozen instance. `seams` names constructor keywords by which tests hand in a
+    stand-in for the transport: a station file naming one is refused with that explanation.
     `open()` connects; `close()` disconnects and must be safe to call twice. The engine makes
     every call as `within(deadline, ...)` does (bringup/bench.py), so that a blocking transport
     can give up in time (`deadline`, `remaining()`), holding the driver's `lock` meanwhile.
     """
 
     kind: ClassVar[str] = "instrument"
-    #: options this driver understands, with defaults; unknown options are a station error
-    option_defaults: ClassVar[dict[str, Any]] = {}
+    Options: ClassVar[type[DriverOptions]] = DriverOptions
+    seams: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, *, role: str, resource: str | None = None, options: dict[str, Any] | None = None,
+    def __init__(self, *, role: str, resource: str | None = None,
+                 options: DriverOptions | dict[str, Any] | None = None,
                  guardrails: tuple[Guardrail, ...] = (), clock: Clock) -> None:
         self.role = role
         self.resource = resource
-        self.options = {**self.option_defaults, **(options or {})}
+        # a station hands in the model it validated at load; code (tests) may give a plain mapping,
+        # checked here the same way (a pydantic ValidationError names the field)
+        self.options = options if isinstance(options, self.Options) else self.Options.model_validate(options or {})
         self.guardrails = tuple(guardrails)
         self.clock = clock
         # one instrument, one caller at a time: a runner per DUT may share it (a rack's CDU, a DMM

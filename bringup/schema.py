@@ -17,6 +17,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from . import procedure as lang
+from .options import option_lines
 from .procedure import ACTION_REF, STEP_KINDS, Limit, MeasureStep, Procedure
 
 _SCHEMA_URL = "https://json-schema.org/draft/2020-12/schema"
@@ -141,8 +142,7 @@ class NoSuchDriver(LookupError):
 def _describe(name: str, cls: type) -> list[str]:
     doc = (cls.__doc__ or "").strip()
     lines = [f"{name}  ({cls.kind})  {doc.splitlines()[0] if doc else ''}".rstrip()]
-    if cls.option_defaults:
-        lines.append("  options: " + ", ".join(f"{k}={v!r}" for k, v in cls.option_defaults.items()))
+    lines += option_lines(cls)
     for spec in cls.spec().values():
         lines.append(f"  {'do     ' if spec.kind == 'action' else 'measure'} {spec.signature()}")
         if spec.help:

@@ -6,7 +6,7 @@
       psu:
         driver: e36312a              # a name from bringup.drivers.BUILTIN, or package.module:Class
         resource: TCPIP::10.0.0.5::5025::SOCKET
-        options: {timeout: 2 s}
+        options: {timeout: 2 s}      # the driver's typed fields (`bringup drivers NAME`)
         guardrails:                  # hard limits: validation rejects, the driver refuses again
           - {channel: 1, voltage: {max: 13 V}, current_limit: {max: 42 A}}
           - {voltage: {max: 26 V}}   # no selector: every channel
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .driver import Driver, Guardrail
+from .options import DriverOptions, check_options
 from .source import Document, InvalidInput, Problem, load_yaml
 from .units import DIMENSIONLESS, UnitError, parse_quantity
 
@@ -37,7 +38,7 @@ class RoleBinding:
     driver_name: str
     cls: type[Driver]
     resource: str | None
-    options: dict[str, Any]
+    options: DriverOptions  # the driver's own Options model, validated when the file loaded
     guardrails: tuple[Guardrail, ...]
 
 
@@ -104,20 +105,20 @@ def station_from_document(doc: Document) -> Station:
         except UnknownDriver as exc:
             problems.append(doc.problem(loc + ("driver",), str(exc)))
             continue
-        options = spec.get("options") or {}
-        if not isinstance(options, dict):
-            problems.append(doc.problem(loc + ("options",), "options must be a mapping"))
-            options = {}
-        for key in options:
-            if key not in cls.option_defaults:
-                known = ", ".join(sorted(cls.option_defaults)) or "none"
-                problems.append(doc.problem(loc + ("options", key), f"driver {driver_name} has no option '{key}'",
-                                            f"its options: {known}", key=True))
+        raw_options = spec.get("options") or {}
+        if not isinstance(raw_options, dict):
+            problems.append(doc.problem(loc + ("options",), "options must be a mapping",
+                                        f"e.g. options: {{timeout: 2 s}}; `bringup drivers {driver_name}` lists them"))
+            raw_options = {}
+        options, bad = check_options(cls.Options, raw_options, driver=driver_name, seams=cls.seams)
+        for p in bad:
+            problems.append(doc.problem(loc + ("options",) + p.loc, p.message, p.hint, key=p.key))
         resource = spec.get("resource")
         if resource is not None and not isinstance(resource, str):
             problems.append(doc.problem(loc + ("resource",), "resource must be a VISA address or device path string"))
         rails = _guardrails(doc, loc + ("guardrails",), spec.get("guardrails"), cls, problems)
-        roles[role] = RoleBinding(role, driver_name, cls, resource, dict(options), rails)
+        if options is not None:
+            roles[role] = RoleBinding(role, driver_name, cls, resource, options, rails)
     if problems:
         raise InvalidInput(problems)
     return Station(name, doc.file, clock, float(speed) if speed else None, roles, doc)

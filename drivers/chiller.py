@@ -24,7 +24,10 @@ setpoint outside them.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
+
+import annotated_types
+from pydantic import Field
 
 from bringup.driver import DriverError, Param, action, reading
 
@@ -43,16 +46,16 @@ class LaudaIntegralXT(VisaDriver):
     kind = "coolant"
     read_termination: ClassVar[str] = "\r\n"
     write_termination: ClassVar[str] = "\r\n"
-    option_defaults: ClassVar[dict[str, Any]] = {
-        **VisaDriver.option_defaults,
-        "address": None,       # RS-485 unit address 0..127 (commands become A015_...); None on LAN/RS-232
-        "mid_flow": True,      # a MID flow controller is fitted: `flow` is controlled and read in L/min
-    }
+    class Options(VisaDriver.Options):
+        address: Annotated[int, annotated_types.Interval(ge=0, le=127)] | None = Field(
+            None, description="RS-485 unit address 0..127 (commands become A015_...); null on LAN/RS-232")
+        mid_flow: bool = Field(True, description="a MID flow controller is fitted: flow is controlled and read "
+                                                 "in L/min")
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
-        address = self.options["address"]
-        self._prefix = f"A{int(address):03d}_" if address is not None else ""
+        address = self.options.address
+        self._prefix = f"A{address:03d}_" if address is not None else ""
         self._identity: str | None = None
 
     def on_open(self) -> None:
@@ -70,7 +73,7 @@ class LaudaIntegralXT(VisaDriver):
     def start(self, setpoint: float, flow: float) -> None:
         """Set the supply temperature and flow, then leave standby and circulate."""
         self.set_setpoint(setpoint)
-        if self.options["mid_flow"]:
+        if self.options.mid_flow:
             self.set_flow(flow)
             self._command("OUT_MODE_05_1")
         self._command("START")
@@ -88,7 +91,7 @@ class LaudaIntegralXT(VisaDriver):
     @action(flow=Param("L/min", low=0, high=20, help="flow through the loop"))
     def set_flow(self, flow: float) -> None:
         """Change the flow setpoint of the MID flow controller."""
-        if not self.options["mid_flow"]:
+        if not self.options.mid_flow:
             raise DriverError(f"{self.role}.set_flow: no MID flow controller (option mid_flow is off)")
         self._command(f"OUT_SP_09_{flow:.2f}")
 

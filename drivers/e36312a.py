@@ -24,11 +24,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any
+
+import annotated_types
+from pydantic import Field
 
 from bringup.driver import DriverError, Param, action, reading
+from bringup.options import Duration, Fraction
 
-from .scpi import ScpiDriver, seconds
+from .scpi import ScpiDriver
 
 CHANNEL = Param(int, choices=(1, 2, 3), help="output: 1 (6 V, 5 A), 2 or 3 (25 V, 1 A)")
 CHANNELS = Param(int, choices=(0, 1, 2, 3), default=0, help="output, or 0 for all three")
@@ -45,12 +49,13 @@ class KeysightE36312A(ScpiDriver):
     """Keysight E36312A triple-output bench power supply (E36300 Series SCPI)."""
 
     kind = "power_supply"
-    option_defaults: ClassVar[dict[str, Any]] = {
-        **ScpiDriver.option_defaults,
-        "ocp": True,          # trip the output off when it sits in current limit for ocp_delay
-        "ocp_delay": 0.05,    # seconds (the E36300 accepts 0 to 0.255 s)
-        "ovp_margin": 0.10,   # OVP above the setpoint when the station has no voltage guardrail
-    }
+    class Options(ScpiDriver.Options):
+        ocp: bool = Field(True, description="trip the output off when it sits in current limit for ocp_delay")
+        # the E36300 accepts 0 to 0.255 s
+        ocp_delay: Annotated[Duration, annotated_types.Interval(ge=0, le=0.255)] = Field(
+            0.05, description="how long in current limit before OCP trips")
+        ovp_margin: Annotated[Fraction, annotated_types.Ge(0)] = Field(
+            0.10, description="OVP above the setpoint when the station has no voltage guardrail")
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
@@ -85,12 +90,12 @@ class KeysightE36312A(ScpiDriver):
         if ovp < self._ovp.get(channel, math.inf):
             volt.reverse()  # lower the output before the protection that would otherwise trip on it
         cmds = volt + [f"CURR {current_limit:.6g},{at}"]
-        if self.options["ocp"] and channel not in self._ocp_armed:
-            delay = seconds(self.options["ocp_delay"], "ocp_delay")
+        if self.options.ocp and channel not in self._ocp_armed:
+            delay = self.options.ocp_delay
             cmds += [f"CURR:PROT:DEL {delay:.6g},{at}", f"CURR:PROT:STAT ON,{at}"]
         self.write(";:".join(cmds))
         self._ovp[channel] = ovp
-        if self.options["ocp"]:
+        if self.options.ocp:
             self._ocp_armed.add(channel)
 
     @action(state=Param(type=bool, help="on or off"), channel=CHANNELS)
@@ -137,7 +142,7 @@ class KeysightE36312A(ScpiDriver):
         r = self.ratings[channel]
         caps = [g.high for g in self.guardrails
                 if g.param == "voltage" and g.high is not None and g.applies({"channel": channel})]
-        level = min(caps) if caps else voltage * (1 + float(self.options["ovp_margin"]))
+        level = min(caps) if caps else voltage * (1 + self.options.ovp_margin)
         return min(max(level, voltage, 1.0), r.ovp_max)
 
     def _trip_reason(self, channel: int) -> str:

@@ -19,21 +19,29 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pydantic import Field
+
 from bringup.driver import (Driver, DriverError, InstrumentUnreachable, Param, StepTimeout, action,
                             reading)
-
-_COMMON = {"nan": [], "error": [], "lost": [], "hang": [], "values": {}}
+from bringup.options import PositiveDuration
 
 
 class _Fake(Driver):
-    option_defaults = dict(_COMMON)
+    class Options(Driver.Options):
+        nan: list[str] = Field([], description="these readings return NaN")
+        error: list[str] = Field([], description="these actions/readings raise DriverError")
+        lost: list[str] = Field([], description="these raise InstrumentUnreachable (the instrument is gone)")
+        hang: list[str] = Field([], description="these block until the step's deadline, then raise StepTimeout")
+        values: dict[str, float] = Field({}, description="these readings return the value (in the reading's unit)")
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.log: list[tuple[float, str, dict]] = []  # every call, for tests to assert order
         # one lookup per call decides whether this call misbehaves, and how
-        self._mode = {name: mode for mode in ("nan", "error", "lost", "hang") for name in self.options[mode]}
-        self._mode.update({name: "value" for name in self.options["values"]})
+        o = self.options
+        self._mode = {name: mode for mode, names in (("nan", o.nan), ("error", o.error), ("lost", o.lost),
+                                                      ("hang", o.hang)) for name in names}
+        self._mode.update({name: "value" for name in o.values})
 
     def call(self, name: str, args: dict[str, Any]) -> Any:
         self.log.append((self.clock.now(), name, args))
@@ -51,7 +59,7 @@ class _Fake(Driver):
             raise StepTimeout(f"{self.role}.{name}: no reply before the step's deadline")
         if mode == "nan":
             return math.nan
-        return float(self.options["values"][name])
+        return self.options.values[name]
 
 
 CHANNEL = Param(int, choices=(1, 2, 3), help="output channel")
@@ -61,7 +69,8 @@ class FakePowerSupply(_Fake):
     """A three-output bench supply with a resistive load on each output (option `load_ohm`)."""
 
     kind = "power_supply"
-    option_defaults = {**_COMMON, "load_ohm": {1: 6.0, 2: 100.0, 3: 100.0}}
+    class Options(_Fake.Options):
+        load_ohm: dict[int, float] = Field({1: 6.0, 2: 100.0, 3: 100.0}, description="the load on each output, in Ohm")
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
@@ -87,30 +96,32 @@ class FakePowerSupply(_Fake):
         """Measured output voltage (drops into current limit when the load asks for more)."""
         if not self.enabled[channel]:
             return 0.0
-        r = float(self.options["load_ohm"][channel])
+        r = self.options.load_ohm[channel]
         return min(self.setpoint[channel], self.limit[channel] * r)
 
     @reading("A", channel=Param(int, choices=(1, 2, 3), default=1))
     def current(self, channel: int = 1) -> float:
         """Measured output current."""
-        return self.voltage(channel) / float(self.options["load_ohm"][channel])
+        return self.voltage(channel) / self.options.load_ohm[channel]
 
 
 class FakeMultimeter(_Fake):
     """A multimeter reading a fixed source (option `source_v`) with a little deterministic noise."""
 
     kind = "multimeter"
-    option_defaults = {**_COMMON, "source_v": 0.75, "source_a": 0.0}
+    class Options(_Fake.Options):
+        source_v: float = Field(0.75, description="the voltage it reads, in V")
+        source_a: float = Field(0.0, description="the current it reads, in A")
 
     @reading("V", range=Param("V", default=10.0, low=0.1, high=1000))
     def voltage_dc(self, range: float = 10.0) -> float:
         """DC voltage."""
-        return float(self.options["source_v"])
+        return self.options.source_v
 
     @reading("A", range=Param("A", default=1.0, low=1e-4, high=10))
     def current_dc(self, range: float = 1.0) -> float:
         """DC current."""
-        return float(self.options["source_a"])
+        return self.options.source_a
 
 
 class FakeCoolant(_Fake):
@@ -148,8 +159,15 @@ class FakeSled(_Fake):
     """A sled whose junction warms toward `inlet + R*P` with a first-order lag on the clock."""
 
     kind = "sled"
-    option_defaults = {**_COMMON, "chips": 4, "tau_s": 20.0, "r_kw": 0.06, "idle_w": 80.0, "stress_w": 700.0,
-                       "ber": 1e-15, "rails": {"VDD_CORE": 0.75, "VDD_SRAM": 0.8, "VDDIO": 1.8}}
+    class Options(_Fake.Options):
+        chips: int = 4
+        tau_s: PositiveDuration = Field(20.0, description="thermal time constant of the junction")
+        r_kw: float = Field(0.06, description="junction-to-coolant resistance, K/W")
+        idle_w: float = Field(80.0, description="power when idle, W")
+        stress_w: float = Field(700.0, description="power at full stress, W")
+        ber: float = Field(1e-15, description="what every BER reading returns")
+        rails: dict[str, float] = Field({"VDD_CORE": 0.75, "VDD_SRAM": 0.8, "VDDIO": 1.8},
+                                        description="each rail's voltage when powered, V")
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
@@ -160,8 +178,8 @@ class FakeSled(_Fake):
     def _advance(self) -> float:
         now = self.clock.now()
         o = self.options
-        target = 30.0 + (o["r_kw"] * (o["idle_w"] + self.level * (o["stress_w"] - o["idle_w"])) if self.powered else 0.0)
-        self._tj = target + (self._tj - target) * math.exp(-(now - self._t) / o["tau_s"])
+        target = 30.0 + (o.r_kw * (o.idle_w + self.level * (o.stress_w - o.idle_w)) if self.powered else 0.0)
+        self._tj = target + (self._tj - target) * math.exp(-(now - self._t) / o.tau_s)
         self._t = now
         return self._tj
 
@@ -195,7 +213,7 @@ class FakeSled(_Fake):
              chip=Param(int, default=0, low=0, high=15))
     def rail_voltage(self, rail: str, chip: int = 0) -> float:
         """Die-sense voltage of a rail."""
-        return float(self.options["rails"][rail]) if self.powered else 0.0
+        return self.options.rails[rail] if self.powered else 0.0
 
     @reading("degC")
     def max_tj(self) -> float:
@@ -209,7 +227,7 @@ class FakeSled(_Fake):
         """Upper bound of a mesh port's bit error rate at a confidence level."""
         if not self.powered:
             raise DriverError("sled: links are down (the sled is off)")
-        return float(self.options["ber"])
+        return self.options.ber
 
     @reading("", port=Param(int, low=0, high=3), duration=Param("s", low=0, high=3600, help="how long the test runs"),
              holds="duration")
@@ -219,7 +237,7 @@ class FakeSled(_Fake):
         if not self.powered:
             raise DriverError("sled: links are down (the sled is off)")
         self.clock.sleep(duration)  # not self.wait: this instrument cannot let the interlocks in
-        return float(self.options["ber"])
+        return self.options.ber
 
     @reading("", idempotent=True)
     def powered_state(self) -> float:

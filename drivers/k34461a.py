@@ -17,7 +17,10 @@ and the step records no value (UNKNOWN), never a pass.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Annotated, Any
+
+import annotated_types
+from pydantic import Field
 
 from bringup.driver import DriverError, Param, reading
 
@@ -30,10 +33,9 @@ class Keysight34461A(ScpiDriver):
     """Keysight 34461A 6½-digit digital multimeter (Truevolt SCPI)."""
 
     kind = "multimeter"
-    option_defaults: ClassVar[dict[str, Any]] = {
-        **ScpiDriver.option_defaults,
-        "nplc": None,  # integration time in power-line cycles (0.02 ... 100); None: the meter's default, 10
-    }
+    class Options(ScpiDriver.Options):
+        nplc: Annotated[float, annotated_types.Interval(ge=0.02, le=100)] | None = Field(
+            None, description="integration time in power-line cycles (0.02 to 100); null: the meter's default, 10")
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
@@ -63,11 +65,11 @@ class Keysight34461A(ScpiDriver):
         return self._measure("RES", range, "Ohm")
 
     def _measure(self, function: str, rng: float, unit: str) -> float:
-        nplc = self.options["nplc"]
+        nplc = self.options.nplc
         if nplc is None:
             value = self.number(f"MEAS:{function}? {rng:.6g}")
         else:
-            value = self.number(f"CONF:{function} {rng:.6g};:{function}:NPLC {float(nplc):.6g};:READ?")
+            value = self.number(f"CONF:{function} {rng:.6g};:{function}:NPLC {nplc:.6g};:READ?")
         if abs(value) >= OVERLOAD:
             raise DriverError(f"{self.role}: overload on the {rng:g} {unit} range")
         return value

@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, PositiveInt
 
 from bringup.clock import clock_to_wall
 from bringup.driver import Driver, DriverError, InstrumentUnreachable, StepTimeout
-from bringup.units import UnitError, parse_quantity
+from bringup.options import PositiveDuration
 
 _LOCKS: dict[str, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -63,11 +65,8 @@ def resource_lock(resource: str) -> threading.RLock:
         return lock
 
 
-def resource_manager(library: Any) -> Any:
-    """One pyvisa ResourceManager per VISA library. Anything that is not a string is used as the
-    manager itself, which is how the transcript tests hand in a fake one."""
-    if not isinstance(library, str):
-        return library
+def resource_manager(library: str) -> Any:
+    """One pyvisa ResourceManager per VISA library (a backend name such as `@py`, or a path)."""
     rm = _MANAGERS.get(library)
     if rm is None:
         import pyvisa
@@ -87,34 +86,33 @@ def interface_of(resource: str) -> str:
     return "OTHER"
 
 
-def seconds(value: Any, what: str) -> float:
-    """An option given as `2`, `2.5` or `"500 ms"`, in seconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    try:
-        q = parse_quantity(str(value))
-        return q.value if q.dimension == "number" else q.to("s")
-    except UnitError as exc:
-        raise ValueError(f"option {what} must be a time such as '2 s', not {value!r} ({exc})") from None
-
-
 class VisaDriver(Driver):
     """A driver that talks to its instrument through one PyVISA message-based session."""
 
-    option_defaults: ClassVar[dict[str, Any]] = {
-        "timeout": 2.0,            # seconds per I/O, or a time such as "500 ms"
-        "visa_library": "@py",     # pyvisa-py; "@ivi" or a library path for another VISA
-        "read_termination": None,  # None: the model's own
-        "write_termination": None,
-        "max_timeouts": 3,         # timeouts in a row before the instrument counts as lost
-        "baud_rate": 9600, "data_bits": 8, "parity": "none", "stop_bits": 1, "flow_control": "none",
-    }
+    class Options(Driver.Options):
+        timeout: PositiveDuration = Field(2.0, description="longest wait for one reply; a step's own deadline "
+                                                            "shortens it")
+        visa_library: str = Field("@py", description="the VISA backend: @py (pyvisa-py), @ivi, or a library path")
+        read_termination: str | None = Field(None, description="null: the model's own")
+        write_termination: str | None = Field(None, description="null: the model's own")
+        max_timeouts: PositiveInt = Field(3, description="timeouts in a row before the instrument counts as lost")
+        baud_rate: PositiveInt = Field(9600, description="serial lines only")
+        data_bits: Literal[5, 6, 7, 8] = 8
+        parity: Literal["none", "odd", "even", "mark", "space"] = "none"
+        stop_bits: Literal[1, 1.5, 2] = 1
+        flow_control: Literal["none", "xon_xoff", "rts_cts", "dtr_dsr"] = "none"
+
+    seams: ClassVar[dict[str, str]] = {
+        "resource_manager": "tests hand a stand-in pyvisa ResourceManager to the constructor "
+                            "(resource_manager=...); a station names a VISA backend with visa_library: \"@ivi\""}
     #: the model's terminations (the options override them)
     read_termination: ClassVar[str] = "\n"
     write_termination: ClassVar[str] = "\n"
 
-    def __init__(self, **kw: Any) -> None:
+    def __init__(self, *, resource_manager: Any = None, **kw: Any) -> None:
         super().__init__(**kw)
+        # a test seam, never a station option: the transcript tests hand in a fake ResourceManager
+        self._rm = resource_manager
         self._res: Any = None
         self._lib: Any = None
         self._session: Any = None
@@ -124,16 +122,10 @@ class VisaDriver(Driver):
         self._stale = False
         self._lost: str | None = None
         self._lock = resource_lock(self.resource or f"<{self.role}>")
-        try:
-            self._timeout = seconds(self.options["timeout"], "timeout")
-            if self._timeout <= 0:
-                raise ValueError(f"option timeout must be positive, not {self.options['timeout']!r}")
-            self._config_error: str | None = None
-        except ValueError as exc:
-            self._timeout, self._config_error = 2.0, str(exc)
+        self._timeout = self.options.timeout
         self._full_ms = max(1, round(self._timeout * 1000))
-        self._rterm: str = self.options["read_termination"] or self.read_termination
-        self._wterm: bytes = (self.options["write_termination"] or self.write_termination).encode("ascii")
+        self._rterm: str = self.options.read_termination or self.read_termination
+        self._wterm: bytes = (self.options.write_termination or self.write_termination).encode("ascii")
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def open(self) -> None:
@@ -141,15 +133,13 @@ class VisaDriver(Driver):
         with self._lock:
             if self._res is not None:
                 return
-            if self._config_error:
-                raise DriverError(f"{self.role}: {self._config_error}")
             if not self.resource:
                 raise InstrumentUnreachable(self.role, None, "the station gives no 'resource' (a VISA address)")
             try:
-                rm = resource_manager(self.options["visa_library"])
+                rm = self._rm if self._rm is not None else resource_manager(self.options.visa_library)
             except Exception as exc:  # a missing VISA backend, whatever it raises
                 raise InstrumentUnreachable(self.role, self.resource,
-                                            f"VISA library {self.options['visa_library']!r} cannot be loaded: {exc}") \
+                                            f"VISA library {self.options.visa_library!r} cannot be loaded: {exc}") \
                     from None
             timeout = self._io_timeout("open")
             try:
@@ -188,17 +178,12 @@ class VisaDriver(Driver):
             return {}
         from pyvisa import constants
 
-        o = self.options
-        try:
-            stop = {1: constants.StopBits.one, 1.5: constants.StopBits.one_and_a_half, 2: constants.StopBits.two}
-            flow = {"none": constants.VI_ASRL_FLOW_NONE, "xon_xoff": constants.VI_ASRL_FLOW_XON_XOFF,
-                    "rts_cts": constants.VI_ASRL_FLOW_RTS_CTS, "dtr_dsr": constants.VI_ASRL_FLOW_DTR_DSR}
-            return {"baud_rate": int(o["baud_rate"]), "data_bits": int(o["data_bits"]),
-                    "parity": constants.Parity[str(o["parity"]).lower()], "stop_bits": stop[float(o["stop_bits"])],
-                    "flow_control": flow[str(o["flow_control"]).lower()]}
-        except (KeyError, ValueError) as exc:
-            raise DriverError(f"{self.role}: bad serial option ({exc}); parity none|odd|even|mark|space, "
-                              "stop_bits 1|1.5|2, flow_control none|xon_xoff|rts_cts|dtr_dsr") from None
+        o = self.options  # typed at load: every value here is one the table below knows
+        stop = {1: constants.StopBits.one, 1.5: constants.StopBits.one_and_a_half, 2: constants.StopBits.two}
+        flow = {"none": constants.VI_ASRL_FLOW_NONE, "xon_xoff": constants.VI_ASRL_FLOW_XON_XOFF,
+                "rts_cts": constants.VI_ASRL_FLOW_RTS_CTS, "dtr_dsr": constants.VI_ASRL_FLOW_DTR_DSR}
+        return {"baud_rate": o.baud_rate, "data_bits": o.data_bits, "parity": constants.Parity[o.parity],
+                "stop_bits": stop[o.stop_bits], "flow_control": flow[o.flow_control]}
 
     # -- messages -------------------------------------------------------------------------------------
     def query(self, command: str) -> str:
@@ -262,7 +247,7 @@ class VisaDriver(Driver):
             self._stale = True
             if self._peer_closed():
                 return self._lose("the instrument closed the connection")
-            if self._timeouts >= int(self.options["max_timeouts"]):
+            if self._timeouts >= self.options.max_timeouts:
                 return self._lose(f"{self._timeouts} timeouts in a row (last: no reply to {command!r} "
                                   f"within {timeout:.3g} s of wall time)")
             return StepTimeout(f"{self.role}: no reply to {command!r} within {timeout:.3g} s of wall time "
@@ -336,7 +321,8 @@ def _socket_of(res: Any) -> socket.socket | None:
 class ScpiDriver(VisaDriver):
     """An IEEE 488.2 / SCPI instrument: *IDN?, *CLS, and the error queue checked after writes."""
 
-    option_defaults: ClassVar[dict[str, Any]] = {**VisaDriver.option_defaults, "check_errors": True}
+    class Options(VisaDriver.Options):
+        check_errors: bool = Field(True, description="read SYST:ERR? after every write; an error fails the step")
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
@@ -353,7 +339,7 @@ class ScpiDriver(VisaDriver):
         """Send a command; with `check_errors`, read the error queue and raise what it holds."""
         with self._lock:
             super().write(command)
-            if self.options["check_errors"]:
+            if self.options.check_errors:
                 errors = self.errors()
                 if errors:
                     raise DriverError(f"{self.role}: the instrument refused {command!r}: {'; '.join(errors)}")

@@ -18,14 +18,17 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Annotated, Any, Callable, ClassVar
+
+from pydantic import Field, NonNegativeInt, PositiveInt, StringConstraints
 
 from bringup.clock import clock_to_wall
 from bringup.driver import Driver, DriverError, InstrumentUnreachable, StepTimeout
+from bringup.options import PositiveDuration
 
 from .console_link import (ActionUnconfirmed, ConsoleGarbled, ConsoleLink, ConsolePortError, ConsoleSilent,
                            Reply)
-from .scpi import resource_lock, seconds
+from .scpi import resource_lock
 
 log = logging.getLogger("bringup.drivers.sled_console")
 log.addHandler(logging.NullHandler())  # a library records; the application decides what to show
@@ -57,27 +60,36 @@ class SledConsoleBase(Driver):
     """The sled's management console over a serial line (docs/console.md)."""
 
     kind = "sled"
-    option_defaults: ClassVar[dict[str, Any]] = {
-        "baudrate": 115200,       # 8N1, no flow control
-        "timeout": 1.0,           # seconds to wait for one reply (or a time such as "500 ms")
+    class Options(Driver.Options):
+        baudrate: PositiveInt = Field(115200, description="line speed; always 8N1, no flow control")
+        timeout: PositiveDuration = Field(1.0, description="how long to wait for one reply")
         # extra attempts for a reply that does not verify. A read is repeated, never acted on
         # twice (a lost action's reply is replayed with `last`); a many-line reply (`hbm status`)
         # garbles far more often than one line on a noisy console, and an overnight soak asks
         # thousands of them, so a reading gives up only after 9 bad replies in a row
-        "retries": 8,
-        "max_timeouts": 3,        # attempts in a row without one byte back before the console counts as lost
-        "boot_timeout": 10.0,     # power_on waits this long (clock time) for every chip to boot
-        "power_off_timeout": 5.0,
-        "retrain_timeout": 5.0,   # pcie_retrain / mesh_retrain wait this long for the link to come back
-        "poll": 0.05,             # clock time between status polls while waiting
-        "idle_gap": 0.05,         # seconds of silence after which a resynchronising console is taken as idle
-        "prompt": "sled> ",
-        "serial_factory": None,   # None: serial.serial_for_url; tests hand in a transcript
-    }
+        retries: NonNegativeInt = Field(8, description="further attempts when a reply does not verify")
+        max_timeouts: PositiveInt = Field(3, description="attempts in a row without one byte back before the "
+                                                         "console counts as lost")
+        boot_timeout: PositiveDuration = Field(10.0, description="power_on waits this long (clock time) for "
+                                                                 "every chip to boot")
+        power_off_timeout: PositiveDuration = Field(5.0, description="power_off waits this long for the rails")
+        retrain_timeout: PositiveDuration = Field(5.0, description="pcie_retrain / mesh_retrain wait this long "
+                                                                   "for the link to come back")
+        poll: PositiveDuration = Field(0.05, description="clock time between status polls while waiting")
+        idle_gap: PositiveDuration = Field(0.05, description="silence after which a resynchronising console is "
+                                                             "taken as idle")
+        prompt: Annotated[str, StringConstraints(min_length=1, pattern=r"^[ -~]+$")] = Field(
+            "sled> ", description="the console's prompt (printable ASCII)")
+
+    seams: ClassVar[dict[str, str]] = {
+        "serial_factory": "tests hand a transcript standing in for the serial port to the driver's constructor "
+                          "(serial_factory=...); a station gives the port as 'resource'"}
     MAX_KEPT: ClassVar[int] = 1000  # retries kept: an overnight soak on a noisy line must not grow without bound
 
-    def __init__(self, **kw: Any) -> None:
+    def __init__(self, *, serial_factory: Callable[..., Any] | None = None, **kw: Any) -> None:
         super().__init__(**kw)
+        # a test seam, never a station option: the transcript tests hand in a scripted port
+        self._serial_factory = serial_factory or _serial_for_url
         self.retries: list[Retry] = []  # the latest retries this driver made (up to MAX_KEPT), for the run's record
         self.retry_count = 0            # all of them
         self.chips = 0
@@ -88,15 +100,8 @@ class SledConsoleBase(Driver):
         self._link: ConsoleLink | None = None
         self._lost: str | None = None
         self._lock = resource_lock(self.resource or f"<{self.role}>")
-        self._config_error: str | None = None
-        try:
-            self._timeout = seconds(self.options["timeout"], "timeout")
-            self._poll = seconds(self.options["poll"], "poll")
-            self._idle_gap = seconds(self.options["idle_gap"], "idle_gap")
-            if self._timeout <= 0:
-                raise ValueError(f"option timeout must be positive, not {self.options['timeout']!r}")
-        except ValueError as exc:  # reported when the run opens the sled, like any station mistake
-            self._timeout, self._poll, self._idle_gap, self._config_error = 1.0, 0.05, 0.05, str(exc)
+        o = self.options
+        self._timeout, self._poll, self._idle_gap = o.timeout, o.poll, o.idle_gap
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def open(self) -> None:
@@ -104,19 +109,16 @@ class SledConsoleBase(Driver):
         with self._lock:
             if self._link is not None:
                 return
-            if self._config_error:
-                raise DriverError(f"{self.role}: {self._config_error}")
             if not self.resource:
                 raise InstrumentUnreachable(self.role, None, "the station gives no 'resource' (a serial port)")
-            factory: Callable[..., Any] = self.options["serial_factory"] or _serial_for_url
             try:
-                self._port = factory(port_of(self.resource), baudrate=int(self.options["baudrate"]), bytesize=8,
+                self._port = self._serial_factory(port_of(self.resource), baudrate=self.options.baudrate, bytesize=8,
                                      parity="N", stopbits=1, timeout=self._timeout, write_timeout=self._timeout)
             except Exception as exc:  # SerialException, OSError, ValueError: whatever the port says
                 raise InstrumentUnreachable(self.role, self.resource, f"cannot open the serial port: {exc}") from None
-            self._link = ConsoleLink(self._port, retries=int(self.options["retries"]),
-                                     silent_limit=int(self.options["max_timeouts"]), on_retry=self._record_retry,
-                                     prompt=str(self.options["prompt"]).encode("ascii"),
+            self._link = ConsoleLink(self._port, retries=self.options.retries,
+                                     silent_limit=self.options.max_timeouts, on_retry=self._record_retry,
+                                     prompt=self.options.prompt.encode("ascii"),
                                      idle_gap=self._idle_gap)
             self._lost = None
             try:

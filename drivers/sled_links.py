@@ -97,7 +97,7 @@ class LinkReadings(SledConsoleBase):
         def trained() -> str | None:
             row = self._pcie(chip)
             return None if row.get("ltssm") == "L0" and row.get("up") == "1" else f"LTSSM {row.get('ltssm')}"
-        self._wait_for(f"chip{chip} PCIe did not return to L0", float(self.options["retrain_timeout"]), trained)
+        self._wait_for(f"chip{chip} PCIe did not return to L0", self.options.retrain_timeout, trained)
 
     # -- mesh ------------------------------------------------------------------------------------------
     def _mesh(self, chip: int, port: int) -> dict[str, str]:
@@ -178,7 +178,7 @@ class LinkReadings(SledConsoleBase):
         def up() -> str | None:
             row = self._mesh(chip, port)
             return None if row.get("up") == "1" else f"port state {row.get('state')}"
-        self._wait_for(f"chip{chip} mesh port {port} did not come back up", float(self.options["retrain_timeout"]), up)
+        self._wait_for(f"chip{chip} mesh port {port} did not come back up", self.options.retrain_timeout, up)
 
     def lane_bers(self, port: int, chip: int = 0, pattern: str = "PRBS31", confidence: float = 0.95,
                   duration: float = 30.0) -> list[float]:

@@ -69,7 +69,7 @@ class PowerControl(SledConsoleBase):
                 raise DriverError(f"{self.role}.{what}: " + "; ".join(self._why_down(c) for c in failed))
             return "; ".join(waiting) or None
 
-        self._wait_for(timeout_text, float(self.options["boot_timeout"]), up)
+        self._wait_for(timeout_text, self.options.boot_timeout, up)
 
     @action(chip=CHIP_OR_ALL, idempotent=True)
     def power_off(self, chip: int = -1) -> None:
@@ -84,7 +84,7 @@ class PowerControl(SledConsoleBase):
                   for r in self._rows(f"power{self._chip_arg(chip)}") if r.get("state") != "off"]
             return "; ".join(on) or None
 
-        self._wait_for("rails still on", float(self.options["power_off_timeout"]), off)
+        self._wait_for("rails still on", self.options.power_off_timeout, off)
 
     @reading("")
     def powered_state(self) -> float:

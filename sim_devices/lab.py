@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bringup.clock import SimClock
@@ -187,38 +187,32 @@ class SimLab:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
-    def station_yaml(self, name: str = "sim-lab") -> str:
-        """A station file for this lab. Before start() the addresses are placeholders (validation
-        needs only the drivers and the guardrails, not where the instruments are)."""
+    def addresses(self) -> "LabAddresses":
+        """Where this lab's instruments are. Before start() the addresses are placeholders
+        (validation needs only the drivers and the guardrails, not where the instruments are)."""
         resources = {role: s.resource for role, s in self.servers.items() if s.port}
-        return station_yaml(self.sled.n_chips, resources, self.console_path, name)
+        return LabAddresses.placeholders(self.sled.n_chips).with_resources(resources, self.console_path)
 
 
-def station_yaml(n_chips: int, resources: dict[str, str] | None = None, console_path: str | None = None,
-                 name: str = "sim-lab") -> str:
-    """The lab's station file; without addresses, placeholders (enough to validate against)."""
-    def res(role: str) -> str:
-        return (resources or {}).get(role, "TCPIP::127.0.0.1::0::SOCKET")
-    return f"""# The simulated lab: {n_chips}-chip sled, bench supply, multimeter, coolant unit.
-station: {name}
-clock: simulated
-roles:
-  psu:
-    driver: keysight.e36312a
-    resource: "{res('psu')}"
-    guardrails:
-      - {{channel: 1, voltage: {{max: 13 V}}, current_limit: {{max: {AMPS_PER_CHIP * n_chips:g} A}}}}
-      - {{voltage: {{max: 26 V}}}}
-  dmm:
-    driver: keysight.34461a
-    resource: "{res('dmm')}"
-  cdu:
-    driver: lauda.integral_xt
-    resource: "{res('cdu')}"
-    guardrails:
-      - {{setpoint: {{min: 15 degC, max: 45 degC}}, flow: {{max: 20 L/min}}}}
-  sled:
-    driver: sled.console
-    resource: "{console_path or '/dev/null'}"
-    options: {{idle_gap: 5 ms}}   # a pseudo-terminal has no line latency (a USB-serial console wants 50 ms)
-"""
+@dataclass(frozen=True)
+class LabAddresses:
+    """What a station needs to know of a simulated lab: where each instrument listens, the
+    console's pseudo-terminal, and the sled's size (the supply's current rating follows it).
+    The engine builds its station from these; the lab writes no station file."""
+
+    psu: str
+    dmm: str
+    cdu: str
+    console: str
+    chips: int
+    supply_amps: float  # channel 1's rated current: the station's current guardrail
+
+    @classmethod
+    def placeholders(cls, chips: int) -> "LabAddresses":
+        """A lab not yet serving: addresses nothing listens at, enough to validate against."""
+        nowhere = "TCPIP::127.0.0.1::0::SOCKET"
+        return cls(nowhere, nowhere, nowhere, "/dev/null", chips, AMPS_PER_CHIP * chips)
+
+    def with_resources(self, resources: dict[str, str], console: str | None) -> "LabAddresses":
+        return replace(self, **{role: r for role, r in resources.items() if role in ("psu", "dmm", "cdu")},
+                       console=console or self.console)

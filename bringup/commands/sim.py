@@ -16,8 +16,9 @@ from typing import Any, Iterator
 import click
 
 from ..clock import SimClock
-from ..source import InvalidInput, Problem, load_yaml
-from ..station import Station, station_from_document
+from ..source import InvalidInput, Problem
+from ..station import Station
+from .sim_station import lab_station, station_text
 
 FAULT_HELP = "inject a catalog fault: NAME[:key=value,...][@TIME], e.g. marginal_lane:chip=2,port=1,lane=5@30min"
 
@@ -42,32 +43,54 @@ def _lab(sled_file: str | None, seed: int, faults: tuple[str, ...], clock: SimCl
         raise InvalidInput([Problem("<command line>", 1, 1, f"--fault: {exc}", "see `bringup sim faults`")]) from None
 
 
-def _station(text: str) -> Station:
-    return station_from_document(load_yaml("<embedded simulator>", text, what="station"))
-
-
-def station_of(lab: Any) -> Station:
-    return _station(lab.station_yaml("sim-embedded"))
-
-
 def embedded_station() -> Station:
     """The embedded simulator's station, for validation: drivers and guardrails, nothing built."""
     from bringup.sim_devices.config import SledConfig
-    from bringup.sim_devices.lab import station_yaml
+    from bringup.sim_devices.lab import LabAddresses
 
-    return _station(station_yaml(SledConfig().n_chips, name="sim-embedded"))
+    return lab_station(LabAddresses.placeholders(SledConfig().n_chips))
+
+
+class EmbeddedLab:
+    """A simulated lab in this process, and the station that reaches it: the one wiring that
+    `bringup run` (no --station), the pytest plugin and `bringup sim serve` share."""
+
+    def __init__(self, lab: Any, seed: int, faults: tuple[str, ...]) -> None:
+        self.lab, self.seed, self.faults = lab, seed, faults
+        self.clock: SimClock = lab.clock
+
+    def start(self) -> None:
+        """Open the lab's ports: from here on `station` carries the addresses it serves at."""
+        self.lab.start()
+
+    @property
+    def addresses(self) -> Any:
+        return self.lab.addresses()
+
+    @property
+    def station(self) -> Station:
+        """The typed station of the lab where it is now (placeholder addresses before start())."""
+        return lab_station(self.addresses)
+
+    def meta(self) -> dict[str, Any]:
+        """What the run records of how the simulator was set up."""
+        return {"simulator": {"seed": self.seed, "faults": list(self.faults)}}
+
+    def ground_truth(self) -> dict[str, Any]:
+        """Recorded with the run when it ends: what was injected, and what the simulator saw."""
+        return {"simulator": ground_truth(self.lab)}
 
 
 @contextmanager
 def embedded_lab(*, sled_file: str | None = None, seed: int = 0, faults: tuple[str, ...] = (),
-                 speed: float | None = None, free_running: bool = False) -> Iterator[Any]:
-    """A lab built (not yet serving) on a simulated clock; `lab.start()` opens its ports.
+                 speed: float | None = None, free_running: bool = False) -> Iterator[EmbeddedLab]:
+    """A lab built (not yet serving) on a simulated clock; `start()` opens its ports.
 
     The embedded lab shares the run's clock, which moves only as the run lets time pass (at most
     `speed` times wall time); a served lab's clients keep real clocks, so its time runs by itself."""
     lab = _lab(sled_file, seed, faults, SimClock(speed=speed, free_running=free_running))
     try:
-        yield lab
+        yield EmbeddedLab(lab, seed, faults)
     finally:
         lab.stop()
 
@@ -118,9 +141,9 @@ def serve_command(sled_file: str | None, faults: tuple[str, ...], speed: float, 
     """
     if speed <= 0:
         raise click.BadParameter("must be positive", param_hint="--speed")
-    with embedded_lab(sled_file=sled_file, seed=seed, faults=faults, speed=speed, free_running=True) as lab:
-        lab.start()
-        text = lab.station_yaml("sim-served").replace("clock: simulated", "clock: real")
+    with embedded_lab(sled_file=sled_file, seed=seed, faults=faults, speed=speed, free_running=True) as embedded:
+        embedded.start()
+        text = station_text(embedded.addresses, "sim-served", clock="real")
         if station_out:
             Path(station_out).write_text(text)
         click.echo(text)

@@ -112,15 +112,13 @@ class ProcedureFile(pytest.File):
     def _run_embedded(self, store_path: Path) -> tuple[Tape, Any]:
         """As `bringup run` with no --station: a simulated lab in this process, on real transports."""
         from .. import session
-        from ..commands.sim import embedded_lab, ground_truth, station_of
+        from ..commands.sim import embedded_lab
 
         opt = self.config.getoption
-        seed, faults = opt("bringup_seed"), tuple(opt("bringup_fault"))
-        with embedded_lab(seed=seed, faults=faults) as lab:
+        with embedded_lab(seed=opt("bringup_seed"), faults=tuple(opt("bringup_fault"))) as lab:
             lab.start()
-            prepared = session.prepare(self.path, station_of(lab), self.overrides, clock=lab.clock)
-            return self._run_on(prepared, store_path, meta={"simulator": {"seed": seed, "faults": list(faults)}},
-                                finish=lambda: {"simulator": ground_truth(lab)})
+            prepared = session.prepare(self.path, lab.station, self.overrides, clock=lab.clock)
+            return self._run_on(prepared, store_path, meta=lab.meta(), finish=lab.ground_truth)
 
     def _judge(self, records: list[tuple[str, Any]]) -> dict[str, list[Outcome]]:
         by_phase: dict[str, list[tuple[str, dict]]] = defaultdict(list)

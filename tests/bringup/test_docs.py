@@ -88,7 +88,7 @@ def test_the_documented_table_writer_runs_from_the_checkout_root():
 
 def test_the_console_options_table_quotes_the_drivers_defaults():
     rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|", (ROOT / "docs" / "console.md").read_text(), re.M)
-    defaults = SledConsoleBase.option_defaults
+    defaults = {name: f.default for name, f in SledConsoleBase.Options.model_fields.items()}
     checked = 0
     for name, shown in rows:
         if name not in defaults or isinstance(defaults[name], str) or defaults[name] is None:

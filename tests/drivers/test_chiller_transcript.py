@@ -14,7 +14,7 @@ OPEN = [(b"TYPE\r\n", b"XT\r\n"), (b"VERSION_R\r\n", b"V3.39\r\n")]
 
 def cdu(pairs, guardrails=(), opening=OPEN, **options):
     t = Transcript(opening + pairs)
-    d = LaudaIntegralXT(role="cdu", resource="TCPIP::10.0.0.7::54321::SOCKET", options={"visa_library": t, **options},
+    d = LaudaIntegralXT(role="cdu", resource="TCPIP::10.0.0.7::54321::SOCKET", resource_manager=t, options=options,
                         guardrails=tuple(guardrails), clock=SimClock())
     d.open()
     return d, t

@@ -23,7 +23,7 @@ OK = (b"SYST:ERR?\n", b'+0,"No error"\n')
 
 def psu(pairs, guardrails=(), clock=None, **options) -> tuple[KeysightE36312A, Transcript]:
     t = Transcript(OPEN + pairs)
-    d = KeysightE36312A(role="psu", resource=RESOURCE, options={"visa_library": t, **options},
+    d = KeysightE36312A(role="psu", resource=RESOURCE, resource_manager=t, options=options,
                         guardrails=tuple(guardrails), clock=clock or SimClock())
     d.open()
     return d, t
@@ -165,7 +165,7 @@ def test_on_a_simulated_clock_the_steps_deadline_never_shortens_the_wall_time_io
 
 def test_a_refused_connection_is_unreachable_naming_role_and_address():
     t = Transcript([(b"*IDN?\n", ConnectionRefusedError(111, "Connection refused"))])
-    d = KeysightE36312A(role="psu", resource=RESOURCE, options={"visa_library": t}, clock=SimClock())
+    d = KeysightE36312A(role="psu", resource=RESOURCE, resource_manager=t, clock=SimClock())
     with pytest.raises(InstrumentUnreachable) as info:
         d.open()
     assert info.value.role == "psu" and info.value.resource == RESOURCE

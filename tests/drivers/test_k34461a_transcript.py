@@ -16,7 +16,7 @@ OK = (b"SYST:ERR?\n", b'+0,"No error"\n')
 
 def dmm(pairs, **options):
     t = Transcript(OPEN + pairs)
-    d = Keysight34461A(role="dmm", resource="TCPIP::10.0.0.6::5025::SOCKET", options={"visa_library": t, **options},
+    d = Keysight34461A(role="dmm", resource="TCPIP::10.0.0.6::5025::SOCKET", resource_manager=t, options=options,
                        clock=SimClock())
     d.open()
     return d, t

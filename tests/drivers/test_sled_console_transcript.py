@@ -86,7 +86,7 @@ OPEN = [(b"\n", PROMPT), (cmd(1, "id"), reply(1, [ID]))]
 def driver(pairs, **options):
     port = ScriptedPort(OPEN + list(pairs))
     d = SledConsole(role="sled", resource="/dev/ttyUSB3", clock=SimClock(),
-                    options={"serial_factory": port, "timeout": 0.05, **options})
+                    serial_factory=port, options={"timeout": 0.05, **options})
     d.open()
     return d, port
 
@@ -108,7 +108,7 @@ def test_open_resynchronises_then_identifies_the_sled():
 def test_visa_style_serial_resource_opens_the_same_port():
     port = ScriptedPort(OPEN)
     SledConsole(role="sled", resource="ASRL/dev/ttyS1::INSTR", clock=SimClock(),
-                options={"serial_factory": port}).open()
+                serial_factory=port).open()
     assert port.opened_with[0] == "/dev/ttyS1"
 
 

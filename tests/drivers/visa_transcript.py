@@ -22,7 +22,8 @@ class TranscriptMismatch(BaseException):
 
 
 class Transcript:
-    """Stands in for pyvisa.ResourceManager; pass it as the driver option `visa_library`."""
+    """Stands in for pyvisa.ResourceManager; hand it to the driver as `resource_manager=`
+    (a test seam, never a station option)."""
 
     def __init__(self, pairs: list[tuple[bytes, Any]], low_level: bool = True) -> None:
         self.pairs = list(pairs)
