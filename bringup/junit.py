@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .output_file import write_file
 from .store import FAIL, PASS, UNKNOWN, StoreReader, UnknownRun
 from .verdict import describe_limits
 
@@ -279,9 +280,7 @@ def junit_xml(reader: StoreReader, run_id: int) -> str:
 def write_junit(reader: StoreReader, run_id: int, path: str | Path) -> None:
     """Write run `run_id` as JUnit XML to `path`, whole or not at all (for `bringup run --junit`).
 
-    Raises UnknownRun for a run the store does not have and export.ExportError (a one-line,
+    Raises UnknownRun for a run the store does not have and output_file.ExportError (a one-line,
     user-facing message) when the file cannot be written; the store is never touched.
     """
-    from .export import write_file
-
     write_file(Path(path), junit_xml(reader, run_id), reader.path)

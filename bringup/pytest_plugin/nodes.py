@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from . import RUNS
+from .summary import RUNS
 from .attribution import Outcome, Tape, judge_phase, step_label
 
 SAFE_STATE = "safe_state"
