@@ -112,7 +112,7 @@ class Chip:
                 stack.inject("hbm_train_fail", cause="sequencing")
         elif later == "AVDD_PLL":
             self.sequence_damage.append("AVDD_PLL before VDD_CORE: PLL will not lock")
-            self.boot.pll_supply_ok = False
+            self.boot.spoil_pll_supply()
 
     def _all_rails_good(self, t: float) -> None:
         self.boot.power_good(t)
