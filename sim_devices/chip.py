@@ -8,14 +8,13 @@ only the discrete behaviour of one chip.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from .agenda import Agenda
 from .boot import READY, Boot
 from .config import SledConfig
-from .links import LinkFactory
 from .railbank import RailBank
 from .regulator import Regulator
 from .sequencer import Sequencer
@@ -23,6 +22,12 @@ from .sequencer import Sequencer
 # Order rules the sequence monitor enforces: (later rail, rail that must already be good).
 ORDER_RULES = (("VDD_SRAM", "VDD_CORE"), ("AVDD_PLL", "VDD_CORE"), ("SERDES_AVDD", "VDD_CORE"),
                ("HBM_VDD", "HBM_VPP"), ("HBM_VDDQ", "HBM_VPP"), ("VDDIO", "VDD_CORE"))
+
+
+class LinkMaker(Protocol):
+    """Builds a chip's PCIe endpoint, mesh ports and HBM stacks (links.LinkFactory is one)."""
+
+    def make(self, chip: int, rng: np.random.Generator) -> tuple[Any, list[Any], list[Any]]: ...
 
 
 class ChipHost(Protocol):
@@ -34,7 +39,7 @@ class ChipHost(Protocol):
     cfg: SledConfig
     bank: RailBank
     agenda: Agenda
-    links: LinkFactory
+    links: LinkMaker
     sram_ce: np.ndarray
     sram_ue: np.ndarray
     mismatches: np.ndarray
