@@ -32,11 +32,13 @@ _COMBOS = 1_000  # loop-value combinations a constant expression is worked out f
 _EXP_MAX = math.log(1.7976931348623157e308)
 
 
-class _Unknown:
-    """In scope: a value that exists only once the run reads it (`as:`, a soak's `t`)."""
+class _AtRunTime:
+    """In scope: a value that exists only once the run reads it (`as:`, a soak's `t`).
+
+    Not the verdict UNKNOWN (states.Verdict): this one never leaves the bounds check."""
 
 
-UNKNOWN = _Unknown()
+AT_RUN_TIME = _AtRunTime()
 Scope = dict[str, list[Any]]
 
 
@@ -81,17 +83,17 @@ class _Bounds:
     def folded(self, node: expr.Node, loc: Loc, scope: Scope, what: str, text: str) -> list[float]:
         names = sorted(expr.names_in(node))
         # names known only in the run stay open: a division by a constant zero is still one
-        axes = [scope[n] if n in scope and UNKNOWN not in scope[n] else [UNKNOWN] for n in names]
+        axes = [scope[n] if n in scope and AT_RUN_TIME not in scope[n] else [AT_RUN_TIME] for n in names]
         out: list[float] = []
         for combo in itertools.islice(itertools.product(*axes), _COMBOS):
             try:
                 got = _fold(node, dict(zip(names, combo)))
             except expr.ExprError as exc:
-                at = ", ".join(f"{n} = {x}" for n, x in zip(names, combo) if x is not UNKNOWN)
+                at = ", ".join(f"{n} = {x}" for n, x in zip(names, combo) if x is not AT_RUN_TIME)
                 self.fail(loc, f"{what} '{text}': {exc} (column {exc.offset + 1}){' where ' + at if at else ''}",
                           exc.hint)
                 return []
-            if got is not UNKNOWN and isinstance(got, float):
+            if got is not AT_RUN_TIME and isinstance(got, float):
                 out.append(got)
         return out
 
@@ -144,7 +146,7 @@ class _Bounds:
                 check_step(self, step, sloc, scope, runs)
             named = getattr(step, "as_", None) or getattr(step, "compute", None)
             if named:
-                scope[named] = [UNKNOWN]
+                scope[named] = [AT_RUN_TIME]
 
     def loop(self, step: Any, loc: Loc, scope: Scope, runs: int, times: int, how: str) -> None:
         total = runs * times
@@ -202,7 +204,7 @@ class _Bounds:
                 points = self.range(axis, loc + ("sweep", name), scope)
             else:
                 points = binding.literal_axis(axis)
-            inner[name] = points or [UNKNOWN]
+            inner[name] = points or [AT_RUN_TIME]
             times *= max(1, len(points))
         self.loop(step, loc, inner, runs, times, "sweep")
 
@@ -211,7 +213,7 @@ class _Bounds:
         points = self.range(s, loc + ("search",), scope)  # type: ignore[arg-type]  # from/to/step, as a sweep's
         self.finite(s.restore, loc + ("search", "restore"), scope, "restore", "give a finite setting")
         self.limit(step.limit, loc + ("limit",), scope)
-        self.loop(step, loc, {**scope, s.param: points or [UNKNOWN]}, runs, max(1, len(points)) * s.repeats,
+        self.loop(step, loc, {**scope, s.param: points or [AT_RUN_TIME]}, runs, max(1, len(points)) * s.repeats,
                   "search")
 
     def soak(self, step: SoakStep, loc: Loc, scope: Scope, runs: int) -> None:
@@ -224,7 +226,7 @@ class _Bounds:
                 self.fail(sloc + ("every",), f"soak interval '{step.soak.every}' is longer than the soak's duration "
                           f"'{step.soak.duration}': its steps would run once", "make 'every' at most the duration")
             samples = int(math.floor(max(durations) / min(everies) + 1e-9)) + 1
-        self.loop(step, loc, {**scope, "t": [UNKNOWN]}, runs, samples, "soak")
+        self.loop(step, loc, {**scope, "t": [AT_RUN_TIME]}, runs, samples, "soak")
 
     def range(self, axis: SweepRange, loc: Loc, scope: Scope) -> list[Any]:
         """An axis's points where they are known and few enough to fold over; finite ends either way."""
@@ -236,7 +238,7 @@ class _Bounds:
                 return []
             ends.append(got)
         try:
-            first = {n: v[0] for n, v in scope.items() if v and v[0] is not UNKNOWN}
+            first = {n: v[0] for n, v in scope.items() if v and v[0] is not AT_RUN_TIME}
             return binding.range_axis(axis, first)
         except (ValueError, KeyError, ZeroDivisionError):
             return []  # a bad step is reported by validate; an unknown end leaves the count open
@@ -248,22 +250,22 @@ _STEPS = {MeasureStep: _Bounds.measure, ComputeStep: _Bounds.compute, WaitStep: 
 
 
 def _fold(node: expr.Node, names: dict[str, Any]) -> Any:
-    """The value of a constant expression (UNKNOWN where it depends on the run); ExprError, at its
+    """The value of a constant expression (AT_RUN_TIME where it depends on the run); ExprError, at its
     column, for a division by zero or an exp() that overflows."""
     if isinstance(node, expr.Num):
         return node.si
     if isinstance(node, expr.Name):
-        v = names.get(node.name, UNKNOWN)
-        return v.si if isinstance(v, Quantity) else float(v) if isinstance(v, (int, float)) else UNKNOWN
+        v = names.get(node.name, AT_RUN_TIME)
+        return v.si if isinstance(v, Quantity) else float(v) if isinstance(v, (int, float)) else AT_RUN_TIME
     if isinstance(node, (expr.Read, expr.Str)):
-        return UNKNOWN
+        return AT_RUN_TIME
     if isinstance(node, expr.Unary):
         x = _fold(node.operand, names)
-        return UNKNOWN if x is UNKNOWN else float(not x) if node.op == "not" else -x
+        return AT_RUN_TIME if x is AT_RUN_TIME else float(not x) if node.op == "not" else -x
     if isinstance(node, expr.Call):
         xs = [_fold(a, names) for a in node.args]
-        if any(x is UNKNOWN for x in xs):
-            return UNKNOWN
+        if any(x is AT_RUN_TIME for x in xs):
+            return AT_RUN_TIME
         if node.func == "exp":
             if xs[0] > _EXP_MAX:
                 raise expr.ExprError(f"exp() of {xs[0]:g} overflows (more than 1.8e308)", node.pos,
@@ -276,8 +278,8 @@ def _fold(node: expr.Node, names: dict[str, Any]) -> Any:
     if node.op == "/" and b == 0:
         raise expr.ExprError("division by zero", node.pos, "the divisor is zero for values known before the run: "
                              "check the parameter or loop value it uses")
-    if a is UNKNOWN or b is UNKNOWN or node.op not in _ARITHMETIC:
-        return UNKNOWN  # comparisons and and/or make a condition, not a value
+    if a is AT_RUN_TIME or b is AT_RUN_TIME or node.op not in _ARITHMETIC:
+        return AT_RUN_TIME  # comparisons and and/or make a condition, not a value
     return _ARITHMETIC[node.op](a, b)
 
 
@@ -287,7 +289,7 @@ _ARITHMETIC = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, 
 def _dimension(v: Value, scope: Scope) -> str | None:
     if v.const is not None:
         return v.const.dimension
-    known = {n: vals for n, vals in scope.items() if vals and vals[0] is not UNKNOWN}
+    known = {n: vals for n, vals in scope.items() if vals and vals[0] is not AT_RUN_TIME}
     try:
         return binding.value_dimension(v, binding.dims_of_scope(known))
     except expr.ExprError:

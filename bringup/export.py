@@ -16,10 +16,12 @@ import csv
 import io
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
+from .junit import junit_xml
+from .output_file import ExportError, write_file  # noqa: F401  (the export commands write with it)
+from .stdf import stdf_bytes
 from .store import SCHEMA_VERSION, StoreReader, UnknownRun
 
 FORMATS = ("json", "csv", "junit", "stdf")
@@ -27,10 +29,6 @@ BINARY_FORMATS = frozenset({"stdf"})
 
 CSV_COLUMNS = ("run_id", "id", "path", "name", "value", "unit", "low", "high", "verdict", "t",
                "instrument", "dut", "message", "coords")
-
-
-class ExportError(Exception):
-    """The export could not be written; the message names the file and what to do."""
 
 
 def run_document(reader: StoreReader, run_id: int) -> dict:
@@ -100,44 +98,7 @@ def export_text(reader: StoreReader, run_id: int, fmt: str) -> str | bytes:
     if fmt == "csv":
         return csv_text(reader, run_id)
     if fmt == "junit":
-        from .junit import junit_xml
-
         return junit_xml(reader, run_id)
     if fmt == "stdf":
-        from .stdf import stdf_bytes
-
         return stdf_bytes(reader, run_id)
     raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
-
-
-def _store_files(store: Path) -> set[Path]:
-    base = store.resolve()
-    return {base, Path(f"{base}-wal"), Path(f"{base}-shm"), Path(f"{base}-journal")}
-
-
-def write_file(out: Path, content: str | bytes, store: Path) -> None:
-    """Write `content` to `out` whole or not at all; never over the store's own files."""
-    if out.resolve() in _store_files(store):
-        raise ExportError(f"refusing to write the export over the results store {out}; "
-                          f"choose another -o path")
-    if out.is_dir():
-        raise ExportError(f"cannot write {out}: it is a folder; give a file name with -o")
-    # Beside the destination (same file system, so the rename is atomic); opened with "x" so the
-    # file gets the user's usual permissions and never clobbers anything.
-    tmp = out.with_name(f".{out.name}.{os.getpid()}-{os.urandom(3).hex()}.tmp")
-    written = False
-    try:
-        binary = isinstance(content, bytes)
-        with (open(tmp, "xb") if binary else open(tmp, "x", encoding="utf-8", newline="")) as f:
-            written = True
-            f.write(content)
-        os.replace(tmp, out)
-    except OSError as exc:
-        if written:
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
-        reason = exc.strerror or str(exc)
-        raise ExportError(f"cannot write {out}: {reason}; choose a writable -o path "
-                          f"(the results store is unchanged)") from exc

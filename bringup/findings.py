@@ -13,6 +13,7 @@ from typing import Any
 
 from .interlock_summary import InterlockRecord
 from .keynumbers import KeyNumbers, Number
+from .states import Severity, StepOutcome
 from .timefmt import run_time
 
 
@@ -130,7 +131,7 @@ def safe_state_section(steps: list[dict], events: list[dict], run: dict) -> Sect
         if not s["path"].startswith("safe_state/"):
             continue
         _, index, label = (s["path"].split("/", 2) + ["", ""])[:3]
-        if s["outcome"] != "ok":
+        if s["outcome"] != StepOutcome.OK:
             bad.add(len(rows))
         rows.append([index, label, s["outcome"], run_time(s["started_t"], start), s["message"] or ""])
     notes = [f"why: {why}"] if why else []
@@ -184,7 +185,7 @@ def ground_truth_section(truth: dict | None, problems: list[dict], events: list[
         return None
     faults = [f for f in sim.get("faults") or [] if isinstance(f, dict)]
     signs = sorted([m["t"] for m in problems] + [e["t"] for e in events
-                                                 if e["severity"] in ("error", "critical") and e["kind"] != "run"])
+                                                 if e["severity"] in (Severity.ERROR, Severity.CRITICAL) and e["kind"] != "run"])
     rows = []
     for f in faults:
         target = ", ".join(f"{k}={v}" for k, v in (f.get("target") or {}).items()) or "sled"

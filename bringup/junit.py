@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .output_file import write_file
+from .states import PhaseState, RunState, StepOutcome
 from .store import FAIL, PASS, UNKNOWN, StoreReader, UnknownRun
 from .verdict import describe_limits
 
@@ -120,10 +122,10 @@ def _step_case(s: dict, earlier: list[dict]) -> Case:
     case.log = [f"t={x['started_t']:.3f}..{x['ended_t']:.3f} s  {what}  {x['outcome']}"
                 f"{' (attempt %d)' % x['attempt'] if x['attempt'] > 1 else ''}"
                 f"{'  ' + x['message'] if x['message'] else ''}" for x in earlier + [s]]
-    if s["outcome"] == "skipped":
+    if s["outcome"] == StepOutcome.SKIPPED:
         case.outcome, case.message = "skipped", s["message"] or "skipped"
-    elif s["outcome"] != "ok":
-        case.outcome = "failure" if s["outcome"] == "error" and phase != SAFE_STATE else "error"
+    elif s["outcome"] != StepOutcome.OK:
+        case.outcome = "failure" if s["outcome"] == StepOutcome.ERROR and phase != SAFE_STATE else "error"
         case.message = s["message"] or f"{rest}: {s['outcome']}"
         case.detail = [f"path: {s['path']}", *case.log]
     return case
@@ -188,24 +190,24 @@ def _phase_case(run: dict, p: dict, own: list[Case]) -> Case | None:
     """A testcase for the phase itself when its state says more than its steps do."""
     pid, state, reason = p["phase_id"], p["state"], p["reason"]
     case = Case(pid, pid)
-    if state in ("pending", "skipped"):
-        if run["state"] == "running":
+    if state in (PhaseState.PENDING, PhaseState.SKIPPED):
+        if run["state"] == RunState.RUNNING:
             why = "not run yet (the run is still running)"
-        elif state == "pending":
+        elif state == PhaseState.PENDING:
             why = f"not run: the run was {run['state']}" + (f" ({run['reason']})" if run["reason"] else "")
         else:
             why = reason or "not run"
         case.outcome, case.message = "skipped", why
-    elif state == "running":
-        if run["state"] == "running":
+    elif state == PhaseState.RUNNING:
+        if run["state"] == RunState.RUNNING:
             case.outcome, case.message = "skipped", "still running"
         else:
             case.outcome = "error"
             case.message = (f"phase {pid} was running when the run's process ended without recording an end"
-                            if run["state"] == "interrupted" else f"phase {pid} did not finish: {run['reason']}")
-    elif state == "aborted":
+                            if run["state"] == RunState.INTERRUPTED else f"phase {pid} did not finish: {run['reason']}")
+    elif state == PhaseState.ABORTED:
         case.outcome, case.message = "error", f"phase {pid} aborted: {reason or run['reason'] or 'no reason given'}"
-    elif state == "failed" and not any(c.outcome in ("failure", "error") for c in own):
+    elif state == PhaseState.FAILED and not any(c.outcome in ("failure", "error") for c in own):
         case.outcome, case.message = "failure", f"phase {pid} failed: {reason or 'no reason given'}"
     else:
         return None
@@ -279,9 +281,7 @@ def junit_xml(reader: StoreReader, run_id: int) -> str:
 def write_junit(reader: StoreReader, run_id: int, path: str | Path) -> None:
     """Write run `run_id` as JUnit XML to `path`, whole or not at all (for `bringup run --junit`).
 
-    Raises UnknownRun for a run the store does not have and export.ExportError (a one-line,
+    Raises UnknownRun for a run the store does not have and output_file.ExportError (a one-line,
     user-facing message) when the file cannot be written; the store is never touched.
     """
-    from .export import write_file
-
     write_file(Path(path), junit_xml(reader, run_id), reader.path)

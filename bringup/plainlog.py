@@ -14,6 +14,7 @@ import sys
 from typing import Any, Callable, TextIO
 
 from .clock import Clock
+from .states import PhaseState, Severity, StepOutcome, Verdict
 from .timefmt import run_time
 
 
@@ -22,7 +23,7 @@ class PlainLog:
         self.clock = clock
         self.out = stream or sys.stdout
         self.verbose = verbose
-        self.counts = {"PASS": 0, "FAIL": 0, "UNKNOWN": 0}
+        self.counts = {Verdict.PASS: 0, Verdict.FAIL: 0, Verdict.UNKNOWN: 0}
         self.data = 0
         self.failed_steps = 0
         self._last_failure: str | None = None  # what a following "retry" takes back: a step or a measurement
@@ -56,7 +57,7 @@ class PlainLog:
             self.data += 1  # a shmoo point or a search's probe: data, not a verdict on the run
             return
         self.counts[d["verdict"]] += 1
-        if d["verdict"] != "PASS":
+        if d["verdict"] != Verdict.PASS:
             self._last_failure = "measurement"
             self.line(f"{d['verdict']} {d['path']}: {d['message']}")
         elif self.verbose:
@@ -70,7 +71,7 @@ class PlainLog:
 
     def _on_step(self, d: dict[str, Any]) -> None:
         # the runner reports a step that failed (timed out, refused) this way and only this way
-        if d["severity"] in ("error", "critical"):
+        if d["severity"] in (Severity.ERROR, Severity.CRITICAL):
             self.failed_steps += 1
             self._last_failure = "step"
         self.line(f"{d['severity'].upper()}: {d['message']}")
@@ -89,16 +90,16 @@ class PlainLog:
             self.line(f"safe state: {d['why'] or 'end of run'} ({d['steps']} steps)")
 
     def _on_safe_step(self, d: dict[str, Any]) -> None:
-        if d["outcome"] != "ok":
+        if d["outcome"] != StepOutcome.OK:
             self.line(f"safe state step {d['index']}: {d['outcome']}: {d['message']}")
 
     def _on_end(self, d: dict[str, Any]) -> None:
         c = self.counts
         steps = f" ({self.failed_steps} of them a step)" if self.failed_steps else ""
         self.line(f"run {d['state'].upper()} (exit {d['exit_code']}): "
-                  f"{sum(1 for s in d['phases'].values() if s == 'passed')}/{len(d['phases'])} phases passed; "
-                  f"measurements: {c['PASS']} pass, {c['FAIL'] + self.failed_steps} fail{steps}, "
-                  f"{c['UNKNOWN']} unknown"
+                  f"{sum(1 for s in d['phases'].values() if s == PhaseState.PASSED)}/{len(d['phases'])} phases passed; "
+                  f"measurements: {c[Verdict.PASS]} pass, {c[Verdict.FAIL] + self.failed_steps} fail{steps}, "
+                  f"{c[Verdict.UNKNOWN]} unknown"
                   + (f"; {self.data} characterization points" if self.data else "")
                   + (f"; {d['reason']}" if d.get("reason") else ""))
 

@@ -18,14 +18,16 @@ from rich.text import Text
 
 from . import findings, interlock_summary, keynumbers
 from .findings import Section
-from .store import FAIL, PASS, UNKNOWN, StoreReader, UnknownRun
+from .states import FAIL, PASS, UNKNOWN, PhaseState, RunState, Severity
+from .store import StoreReader, UnknownRun
 from .timefmt import format_duration, run_time
 from .verdict import describe_limits
 
-_ALERT_SEVERITIES = ("warning", "error", "critical")
-_STYLE = {PASS: "green", FAIL: "bold red", UNKNOWN: "yellow", "passed": "green", "failed": "bold red",
-          "aborted": "red", "error": "bold red", "interrupted": "magenta", "skipped": "dim",
-          "running": "cyan", "pending": "dim"}
+_ALERT_SEVERITIES = (Severity.WARNING, Severity.ERROR, Severity.CRITICAL)
+# verdicts, phase and run states in one table; "error" also styles any cell that shows one
+_STYLE = {PASS: "green", FAIL: "bold red", UNKNOWN: "yellow", PhaseState.PASSED: "green", PhaseState.FAILED: "bold red",
+          PhaseState.ABORTED: "red", RunState.ERROR: "bold red", RunState.INTERRUPTED: "magenta",
+          PhaseState.SKIPPED: "dim", PhaseState.RUNNING: "cyan", PhaseState.PENDING: "dim"}
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ def header_lines(r: RunReport) -> list[str]:
              f"  procedure {run['procedure_path']} (sha256 {run['procedure_sha256'][:12]})"]
     if run["reason"]:
         lines.insert(2, f"  reason: {run['reason']}")
-    if run["state"] == "interrupted":
+    if run["state"] == RunState.INTERRUPTED:
         lines.insert(2, f"  the process that ran it (pid {run['pid']} on {run['host']}) ended without "
                         f"recording an end")
     return lines
@@ -259,13 +261,13 @@ def render_rich(r: RunReport, console: Console) -> None:
         console.print(Text(title + ": none", style="green"))
     if r.alerts:
         console.print()
-        rows = [[_cell(c, ("error" if e["severity"] != "warning" else UNKNOWN) if j == 1 else "")
+        rows = [[_cell(c, (RunState.ERROR if e["severity"] != Severity.WARNING else UNKNOWN) if j == 1 else "")
                  for j, c in enumerate(_alert_row(e, r.start))] for e in r.alerts]
         console.print(_rich_table("Alerts", _ALERT_HEADERS, rows))
     for sec in r.found:
         console.print()
         if sec.rows:
-            rows = [[_cell(c, "error" if i in sec.bad else "") for c in row] for i, row in enumerate(sec.rows)]
+            rows = [[_cell(c, RunState.ERROR if i in sec.bad else "") for c in row] for i, row in enumerate(sec.rows)]
             console.print(_rich_table(sec.title, sec.headers, rows))
         else:
             console.print(Text(sec.title, style="bold"))

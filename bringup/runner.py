@@ -20,6 +20,7 @@ from .abort import Abort
 from .clock import Clock
 from .driver import Driver, DriverError
 from .procedure import Phase
+from .states import PhaseState, RunState, StepOutcome
 from .execution import Execution, Reporter
 from .steps import DEFAULT_STEP_TIMEOUT, Frame, StepFailed, run_step, run_steps
 from .validate import Checked
@@ -65,9 +66,9 @@ class Runner:
             t=self.clock.now())
         ex = self.ex = Execution(self.clock, self.store, run_id, self.drivers, dict(self.checked.parameters), self.dut,
                                  reporter=self.reporter, plans=dict(self.checked.plans))
-        states: dict[str, str] = {pid: "pending" for pid in self.checked.order}
+        states: dict[str, str] = {pid: PhaseState.PENDING for pid in self.checked.order}
         for i, pid in enumerate(self.checked.order):
-            self.store.phase(run_id, pid, state="pending", t=self.clock.now(), order=i)
+            self.store.phase(run_id, pid, state=PhaseState.PENDING, t=self.clock.now(), order=i)
         ex.report("run", {"run_id": run_id, "procedure": self.proc.procedure, "dut": self.dut,
                           "station": self.checked.station.name, "phases": list(self.checked.order)})
         restore = self._install_signals(ex)
@@ -90,12 +91,12 @@ class Runner:
             aborted = f"interrupted ({type(exc).__name__})"
         finally:
             for pid, st in states.items():
-                if st in ("pending", "running"):
+                if st in (PhaseState.PENDING, PhaseState.RUNNING):
                     why = aborted or failed_gate
-                    reason = (f"aborted: {why}" if st == "running" else f"not run: {why}") if why else "not run"
-                    states[pid] = "aborted" if st == "running" else "skipped"
+                    reason = (f"aborted: {why}" if st == PhaseState.RUNNING else f"not run: {why}") if why else "not run"
+                    states[pid] = PhaseState.ABORTED if st == PhaseState.RUNNING else PhaseState.SKIPPED
                     self.store.phase(run_id, pid, state=states[pid], t=self.clock.now(),
-                                     verdict=UNKNOWN if st == "running" else None, reason=reason)
+                                     verdict=UNKNOWN if st == PhaseState.RUNNING else None, reason=reason)
                     ex.report("phase", {"phase": pid, "state": states[pid], "reason": reason})
             self._summarise_interlocks(ex)
             self._safe_state(ex, aborted or failed_gate)
@@ -105,12 +106,12 @@ class Runner:
 
     def _finish(self, ex: Execution, states: dict[str, str], aborted: str | None, failed_gate: str | None) -> RunResult:
         if aborted:
-            state, verdict, code, reason = "aborted", UNKNOWN, EXIT_ABORT, aborted
-        elif all(s == "passed" for s in states.values()):
-            state, verdict, code, reason = "passed", PASS, EXIT_PASS, None
+            state, verdict, code, reason = RunState.ABORTED, UNKNOWN, EXIT_ABORT, aborted
+        elif all(s == PhaseState.PASSED for s in states.values()):
+            state, verdict, code, reason = RunState.PASSED, PASS, EXIT_PASS, None
         else:
-            state, verdict, code = "failed", FAIL, EXIT_FAIL
-            reason = failed_gate or ", ".join(f"{p} {s}" for p, s in states.items() if s != "passed")
+            state, verdict, code = RunState.FAILED, FAIL, EXIT_FAIL
+            reason = failed_gate or ", ".join(f"{p} {s}" for p, s in states.items() if s != PhaseState.PASSED)
         self.store.end_run(ex.run_id, state=state, verdict=verdict, exit_code=code, t=self.clock.now(), reason=reason)
         self.store.flush()
         ex.report("end", {"state": state, "verdict": verdict, "exit_code": code, "reason": reason, "phases": states})
@@ -122,12 +123,12 @@ class Runner:
         by_id = {p.id: p for p in self.proc.phases}
         for pid in self.checked.order:
             phase = by_id[pid]
-            blocked = [d for d in phase.after if states.get(d) != "passed"]
+            blocked = [d for d in phase.after if states.get(d) != PhaseState.PASSED]
             if blocked:
                 reason = "; ".join(f"after: {d} {states[d]}" for d in blocked)
-                states[pid] = "skipped"
-                self.store.phase(ex.run_id, pid, state="skipped", t=self.clock.now(), reason=reason)
-                ex.report("phase", {"phase": pid, "state": "skipped", "reason": reason})
+                states[pid] = PhaseState.SKIPPED
+                self.store.phase(ex.run_id, pid, state=PhaseState.SKIPPED, t=self.clock.now(), reason=reason)
+                ex.report("phase", {"phase": pid, "state": PhaseState.SKIPPED, "reason": reason})
                 continue
             ok, reason = self._phase(ex, phase, states)
             if not ok and phase.on_fail == "abort":
@@ -139,12 +140,12 @@ class Runner:
         verdict, reason = UNKNOWN, None
         for attempt in range(1, attempts + 1):
             start = self.clock.now()
-            states[phase.id] = "running"
+            states[phase.id] = PhaseState.RUNNING
             ex.progress.phase = phase.id
             ex.watch.arm()
             ex.progress.first_failure = None
-            self.store.phase(ex.run_id, phase.id, state="running", t=start)
-            ex.report("phase", {"phase": phase.id, "state": "running", "attempt": attempt})
+            self.store.phase(ex.run_id, phase.id, state=PhaseState.RUNNING, t=start)
+            ex.report("phase", {"phase": phase.id, "state": PhaseState.RUNNING, "attempt": attempt})
             timeout = binding.evaluate(phase.timeout, ex.parameters) if phase.timeout is not None else None
             frame = Frame(phase.id, phase.id, dict(ex.parameters), {}, start + timeout if timeout else None, [])
             reason = None
@@ -174,10 +175,10 @@ class Runner:
             if attempt < attempts:
                 ex.event("retry", f"phase {phase.id}: attempt {attempt} of {attempts} failed ({reason}); retrying",
                          severity="warning")
-        state = "passed" if verdict == PASS else "failed"
+        state = PhaseState.PASSED if verdict == PASS else PhaseState.FAILED
         states[phase.id] = state
         ex.progress.phase = None
-        if state == "passed":
+        if state == PhaseState.PASSED:
             ex.progress.passed_phases.add(phase.id)
         ex.watch.arm()
         self._summarise_interlocks(ex)
@@ -220,7 +221,7 @@ class Runner:
             role = role.split(".")[0] if role else None
             label = f"safe_state/{i + 1}"
             if role in ex.bench.lost:
-                ex.store.step(ex.run_id, label, "safe", self.clock.now(), self.clock.now(), "skipped",
+                ex.store.step(ex.run_id, label, "safe", self.clock.now(), self.clock.now(), StepOutcome.SKIPPED,
                               f"{role} is unreachable", 1)
                 ex.event("safe_state", f"safe state step {i + 1} skipped: {role} is unreachable", severity="error")
                 continue
@@ -229,15 +230,15 @@ class Runner:
             started = self.clock.now()
             try:
                 run_step(ex, step, frame)  # records itself (step or measurement)
-                outcome, message = "ok", None
+                outcome, message = StepOutcome.OK, None
             except StepFailed as exc:
-                outcome, message = "error", exc.message
+                outcome, message = StepOutcome.ERROR, exc.message
             except (Abort, Exception) as exc:  # not recorded by the step itself: record it here
-                outcome = "error"
+                outcome = StepOutcome.ERROR
                 message = exc.reason if isinstance(exc, Abort) else f"{type(exc).__name__}: {exc}"
                 ex.store.step(ex.run_id, label, "safe", started, self.clock.now(), outcome, message, 1)
             ex.report("safe_step", {"index": i + 1, "outcome": outcome, "message": message})
-            if outcome != "ok":
+            if outcome != StepOutcome.OK:
                 ex.event("safe_state", f"safe state step {i + 1} failed: {message}; continuing", severity="error",
                          durable=True)
         ex.abort_reason = None

@@ -15,6 +15,7 @@ from .driver import DriverError
 from .execution import Execution
 from .procedure import SearchStep
 from .step_record import DEFAULT_STEP_TIMEOUT, Frame, StepFailed, label_of, limits, record, step_failed, where
+from .states import StepOutcome
 from .units import Quantity, format_quantity, unit
 from .verdict import FAIL, PASS
 
@@ -75,7 +76,7 @@ def run_search(ex: Execution, step: SearchStep, frame: Frame, deadline: float | 
     ex.event("search", f"{frame.path}: {where(label, frame.coords)} = {format_quantity(result, u)}"
              + (f"; first failure at {failed_at}" if failed_at else f"; no failure down to {points[-1]}"),
              data={"result": None if passing is None else result, "unit": u, "failed_at": failed_at})
-    ex.store.step(ex.run_id, f"{frame.path}/{label}", "search", started, ex.clock.now(), "ok", None, 1)
+    ex.store.step(ex.run_id, f"{frame.path}/{label}", "search", started, ex.clock.now(), StepOutcome.OK, None, 1)
     if passing is None:  # FAIL, not UNKNOWN: the checks ran and failed even at the passing point
         message = f"{where(label, frame.coords)}: no passing point: the checks failed already at {failed_at}"
         ex.progress.not_passing(message)
@@ -95,5 +96,5 @@ def _restore(ex: Execution, frame: Frame, role: str, action: str, fixed: dict[st
     try:
         ex.bench.call(role, action, {**fixed, param: value}, ex.clock.now() + DEFAULT_STEP_TIMEOUT)
     except DriverError as exc:
-        step_failed(ex, frame, "do", label, started, "error", FAIL, f"{label}: {exc}", 1)
-    ex.store.step(ex.run_id, f"{frame.path}/{label}", "do", started, ex.clock.now(), "ok", None, 1)
+        step_failed(ex, frame, "do", label, started, StepOutcome.ERROR, FAIL, f"{label}: {exc}", 1)
+    ex.store.step(ex.run_id, f"{frame.path}/{label}", "do", started, ex.clock.now(), StepOutcome.OK, None, 1)

@@ -21,6 +21,7 @@ from .step_record import (DEFAULT_STEP_TIMEOUT, Frame, StepFailed, label_of, lim
 from .plan import plan_measure
 from .procedure import (ComputeStep, DoStep, ForEachStep, MeasureStep, SearchStep, SoakStep, SweepRange, SweepStep,
                         WaitStep, WaitUntilStep)
+from .states import StepOutcome
 from .units import Quantity, format_quantity, unit
 from .verdict import FAIL, UNKNOWN
 
@@ -173,12 +174,12 @@ def _timed(ex: Execution, frame: Frame, kind: str, label: str, deadline: float |
     try:
         body()
     except StepTimeout as exc:
-        step_failed(ex, frame, kind, label, started, "timeout", UNKNOWN if kind != "do" else FAIL,
+        step_failed(ex, frame, kind, label, started, StepOutcome.TIMEOUT, UNKNOWN if kind != "do" else FAIL,
                      f"{label}: timed out ({exc})", attempt)
     except DriverError as exc:
-        step_failed(ex, frame, kind, label, started, "error", FAIL, f"{label}: {exc}", attempt)
+        step_failed(ex, frame, kind, label, started, StepOutcome.ERROR, FAIL, f"{label}: {exc}", attempt)
     else:
-        ex.store.step(ex.run_id, f"{frame.path}/{label}", kind, started, ex.clock.now(), "ok", None, attempt)
+        ex.store.step(ex.run_id, f"{frame.path}/{label}", kind, started, ex.clock.now(), StepOutcome.OK, None, attempt)
 
 
 def _wait_until(ex: Execution, step: WaitUntilStep, frame: Frame, deadline: float | None, attempt: int) -> None:
@@ -202,7 +203,7 @@ def _wait_until(ex: Execution, step: WaitUntilStep, frame: Frame, deadline: floa
     while True:
         try:
             if predicate():
-                ex.store.step(ex.run_id, f"{frame.path}/{label}", "wait_until", started, ex.clock.now(), "ok", None,
+                ex.store.step(ex.run_id, f"{frame.path}/{label}", "wait_until", started, ex.clock.now(), StepOutcome.OK, None,
                               attempt)
                 return
             last_error.clear()
@@ -216,7 +217,7 @@ def _wait_until(ex: Execution, step: WaitUntilStep, frame: Frame, deadline: floa
             seen = "; last read: " + ", ".join(f"{k} = {v}" for k, v in last_read.items()) if last_read else ""
             what = f"{where(step.name, frame.coords)}: " if step.name else ""
             verdict = UNKNOWN if last_error or not last_read else FAIL
-            step_failed(ex, frame, "wait_until", label, started, "timeout", verdict,
+            step_failed(ex, frame, "wait_until", label, started, StepOutcome.TIMEOUT, verdict,
                          f"{what}'{c.condition}' not true within {now - started:.6g} s{why or seen}", attempt)
         ex.wait(min(poll, end - now))
 
@@ -224,7 +225,7 @@ def _wait_until(ex: Execution, step: WaitUntilStep, frame: Frame, deadline: floa
 # -- loops -----------------------------------------------------------------------------------------
 def _loop(ex: Execution, step: Any, frame: Frame, names: list[str], axes: list[list[Any]], label: str) -> None:
     started = ex.clock.now()
-    outcome = "ok"
+    outcome = StepOutcome.OK
     try:
         for point in itertools.product(*axes):
             scope = {**frame.scope, **dict(zip(names, point))}
@@ -235,7 +236,7 @@ def _loop(ex: Execution, step: Any, frame: Frame, names: list[str], axes: list[l
                 _recover(ex, step, Frame(frame.phase, frame.path, scope, coords, frame.deadline, frame.verdicts),
                          label, ex.progress.not_passed - before)
     except StepFailed:
-        outcome = "error"
+        outcome = StepOutcome.ERROR
         raise
     finally:
         ex.store.step(ex.run_id, f"{frame.path}/{label}", "loop", started, ex.clock.now(), outcome, None, 1)
@@ -270,7 +271,7 @@ def _soak(ex: Execution, step: SoakStep, frame: Frame, deadline: float | None) -
         ex.report("progress", {"path": frame.path, "done": elapsed, "total": duration})
         run_steps(ex, step.steps, Frame(frame.phase, frame.path, scope, coords, deadline, frame.verdicts))
         ex.wait(max(0.0, start + min((k + 1) * every, duration) - ex.clock.now()), deadline)
-    ex.store.step(ex.run_id, f"{frame.path}/{label}", "soak", start, ex.clock.now(), "ok", None, 1)
+    ex.store.step(ex.run_id, f"{frame.path}/{label}", "soak", start, ex.clock.now(), StepOutcome.OK, None, 1)
 
 
 def _hms(seconds: float) -> str:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 
-PASS, FAIL, UNKNOWN = "PASS", "FAIL", "UNKNOWN"
+from .states import FAIL, PASS, UNKNOWN, Verdict
 
 # exit codes of `bringup run`
 EXIT_PASS, EXIT_FAIL, EXIT_INVALID, EXIT_ABORT = 0, 1, 2, 3
 
 
-def judge(value: float | None, low: float | None, high: float | None) -> str:
+def judge(value: float | None, low: float | None, high: float | None) -> Verdict:
     if value is None or not isinstance(value, (int, float)) or math.isnan(value):
         return UNKNOWN
     if low is not None and value < low:
@@ -24,7 +24,7 @@ def judge(value: float | None, low: float | None, high: float | None) -> str:
     return PASS
 
 
-def worst(verdicts: list[str]) -> str:
+def worst(verdicts: list[str]) -> Verdict:
     """FAIL beats UNKNOWN beats PASS; no verdicts at all is a PASS (a phase of only actions)."""
     if FAIL in verdicts:
         return FAIL

@@ -41,6 +41,14 @@ class Boot:
         self.boot_count = 0
         self._events: list[Event] = []
 
+    def lose_refclk(self) -> None:
+        """The reference clock is gone: the PLL cannot lock at the next reset release."""
+        self.refclk_present = False
+
+    def spoil_pll_supply(self) -> None:
+        """AVDD_PLL is out of range (too low, or sequenced wrongly): the PLL cannot lock."""
+        self.pll_supply_ok = False
+
     @property
     def in_reset(self) -> bool:
         return self.state in (OFF, RESET, PLL_LOCK, FAILED)

@@ -8,26 +8,55 @@ only the discrete behaviour of one chip.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 
+from .agenda import Agenda
 from .boot import READY, Boot
+from .config import SledConfig
+from .railbank import RailBank
 from .regulator import Regulator
 from .sequencer import Sequencer
-
-if TYPE_CHECKING:
-    from .engine import Engine
 
 # Order rules the sequence monitor enforces: (later rail, rail that must already be good).
 ORDER_RULES = (("VDD_SRAM", "VDD_CORE"), ("AVDD_PLL", "VDD_CORE"), ("SERDES_AVDD", "VDD_CORE"),
                ("HBM_VDD", "HBM_VPP"), ("HBM_VDDQ", "HBM_VPP"), ("VDDIO", "VDD_CORE"))
 
 
+class LinkMaker(Protocol):
+    """Builds a chip's PCIe endpoint, mesh ports and HBM stacks (links.LinkFactory is one)."""
+
+    def make(self, chip: int, rng: np.random.Generator) -> tuple[Any, list[Any], list[Any]]: ...
+
+
+class ChipHost(Protocol):
+    """What a chip needs of the sled engine that owns it (engine.Engine is one).
+
+    Declared here, below the engine, so the chip never imports the engine that builds it.
+    """
+
+    cfg: SledConfig
+    bank: RailBank
+    agenda: Agenda
+    links: LinkMaker
+    sram_ce: np.ndarray
+    sram_ue: np.ndarray
+    mismatches: np.ndarray
+
+    def input_voltage(self) -> float: ...
+
+    def log(self, t: float, severity: str, text: str) -> None: ...
+
+    def tj(self, chip: int) -> float: ...
+
+    def hbm_temp(self, chip: int) -> float: ...
+
+
 class Chip:
     """Discrete state of accelerator `index`; `engine` owns the shared arrays and the clock."""
 
-    def __init__(self, index: int, engine: "Engine", rng: np.random.Generator) -> None:
+    def __init__(self, index: int, engine: ChipHost, rng: np.random.Generator) -> None:
         self.index = index
         self.engine = engine
         cfg = engine.cfg
@@ -88,7 +117,7 @@ class Chip:
                 stack.inject("hbm_train_fail", cause="sequencing")
         elif later == "AVDD_PLL":
             self.sequence_damage.append("AVDD_PLL before VDD_CORE: PLL will not lock")
-            self.boot.pll_supply_ok = False
+            self.boot.spoil_pll_supply()
 
     def _all_rails_good(self, t: float) -> None:
         self.boot.power_good(t)

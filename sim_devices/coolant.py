@@ -86,6 +86,10 @@ class CoolingLoop:
         ramp[1:] |= failed[:-1]
         return ramp & self.fan_ok
 
+    def spring_leak(self) -> None:
+        """The leak sensor asserts (fault: coolant_leak): cooling is no longer OK."""
+        self.leak = True
+
     def fail_pump(self, fraction: float) -> None:
         self.pump_factor = float(fraction)
         self._recompute()

@@ -90,7 +90,7 @@ class Engine:
         self._margin_min = -math.inf
         chip_seeds = s_chips.spawn(n)
         self.chips = [Chip(i, self, np.random.default_rng(chip_seeds[i])) for i in range(n)]
-        self._refresh()
+        self.invalidate()
         self.p_in = 0.0
         self.evaluate()
 
@@ -108,8 +108,16 @@ class Engine:
         """What the sled's input sees: the supply's setpoint, or a sag while one lasts."""
         return self.vin_set if self.vin_sag is None else min(self.vin_sag, self.vin_set)
 
-    def _refresh(self) -> None:
-        """Recompute per-chip discrete inputs (activity, clocks) after any event or command."""
+    def set_input_sag(self, vin: float | None) -> None:
+        """The sled's input sags to `vin` volts (fault: brownout); None: back at the setpoint."""
+        self.vin_sag = vin
+
+    def boost_activity(self, chip: int, activity: float) -> None:
+        """A running chip draws at least `activity` (fault: power_virus_oc); call invalidate() after."""
+        self.activity_boost[chip] = activity
+
+    def invalidate(self) -> None:
+        """Recompute per-chip discrete inputs (activity, clocks) after any event, command or fault."""
         self._margin_due = -math.inf
         c = self.cfg.power
         states = [ch.boot.state for ch in self.chips]
@@ -150,7 +158,7 @@ class Engine:
         period = self.cfg.limits.control_period_s
         while True:
             if self.agenda.run_due(self.t):
-                self._refresh()
+                self.invalidate()
                 self.evaluate()
                 self.check_watchers()
             if self.t >= t_target:
@@ -218,7 +226,7 @@ class Engine:
         ch.sequencer.emergency_off(self.t, reason)
         self.throttle.reset(chip)
         self.stress_level[chip] = 0.0
-        self._refresh()
+        self.invalidate()
         self.evaluate()
 
     def _after_step(self, dt: float) -> None:
@@ -229,7 +237,7 @@ class Engine:
         if alarms is not None:
             for c, r in np.argwhere(alarms):
                 self.chips[c].regulators[r].alarm(t)
-            self._refresh()
+            self.invalidate()
             self.evaluate()
         tj = self.thermal.x[DIE::NODES]
         self.tj_max = float(tj.max())
@@ -272,7 +280,7 @@ class Engine:
         if self.any_hung:
             for c in np.flatnonzero(hung & ~below):
                 self.chips[c].boot.recover(self.t)
-            self._refresh()
+            self.invalidate()
         if not below.any():
             return
         m = np.where(below, self.margin, 0.0)
@@ -284,7 +292,7 @@ class Engine:
         self.mismatches += ue
         for c in np.flatnonzero(self.running & self.silicon.hangs(m)):
             self.chips[c].boot.hang(self.t, f"{-m[c] * 1e3:.0f} mV below Vmin")
-        self._refresh()
+        self.invalidate()
 
     # -- input supply ----------------------------------------------------------------------------
     def brownout(self, t: float, why: str) -> None:
@@ -295,7 +303,7 @@ class Engine:
             ch.boot.power_lost(t, "input brownout")
             ch.sequencer.input_lost(t)
         self.stress_level[:] = 0.0
-        self._refresh()
+        self.invalidate()
         self.evaluate()
         if not any_on:
             self.log(t, "warning", "input brownout with no rail on: standby only")

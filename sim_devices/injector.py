@@ -27,7 +27,6 @@ _THRESHOLD = re.compile(r"^\s*(tj|hbm|power|time)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\
 _OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 _EVENTS = ("power_on", "booted", "stress")
 _SENSOR_KEYS = {"tj": "tj_c", "hbm": "hbm_c", "power": "power_w"}
-_READS = (pmbus.READ_VOUT, pmbus.READ_IOUT, pmbus.READ_TEMPERATURE_1, pmbus.READ_POUT)
 
 
 def parse_trigger(at: Any, engine: "Engine", chip: int) -> tuple[str, Callable[[], bool] | float | None]:
@@ -114,12 +113,12 @@ class FaultInjector:
         self._firing = record        # a fault that lands later fills its own truth in then
         truth = apply(t, record["target"], record["params"]) or {}
         record.update(state="active", injected_at=t, truth=_plain(truth))
-        self.engine._refresh()
+        self.engine.invalidate()
         self.engine.evaluate()
 
     def _end(self, record_name: str, t: float, undo: Callable[[float], None]) -> None:
         undo(t)
-        self.engine._refresh()
+        self.engine.invalidate()
         self.engine.evaluate()
 
     def apply_sensor_faults(self, snap: dict[str, np.ndarray]) -> None:
@@ -133,12 +132,6 @@ class FaultInjector:
             return chip.by_name[tgt["rail"]]
         except KeyError:
             raise ValueError(f"no rail {tgt['rail']!r}; rails are {list(chip.by_name)}") from None
-
-    def _set_factor(self, reg, t: float, factor: float) -> None:
-        b = self.engine.bank
-        b.v_factor[reg.chip, reg.index] = factor
-        b.v_set[reg.chip, reg.index] = reg.v_cmd * factor
-        reg.check_vout(t)
 
     def _link(self, t: float, tgt: dict[str, Any], prm: dict[str, Any], fault: str) -> dict[str, Any]:
         chip = self.engine.chips[int(tgt["chip"])]
@@ -162,8 +155,7 @@ class FaultInjector:
 
     def _rail_short(self, t, tgt, prm):
         reg = self._reg(tgt)
-        self.engine.bank.g_short[reg.chip, reg.index] += 1e3 / float(prm["resistance_mohm"])
-        self.engine.bank.shorted = True
+        reg.add_short(float(prm["resistance_mohm"]))
         return {"rail": reg.name, "short_ohm": float(prm["resistance_mohm"]) * 1e-3,
                 "oc_limit_a": float(self.engine.bank.oc_fault[reg.chip, reg.index])}
 
@@ -172,20 +164,18 @@ class FaultInjector:
         c = reg.chip
         truth: dict[str, Any] = {"rail": reg.name}
         if prm.get("resistance_mohm"):
-            self.engine.bank.g_short[c, reg.index] += 1e3 / float(prm["resistance_mohm"])
-            self.engine.bank.shorted = True
+            reg.add_short(float(prm["resistance_mohm"]))
             truth["extra_load_ohm"] = float(prm["resistance_mohm"]) * 1e-3
         else:
-            self.engine.power.leak_factor[c] *= float(prm["leak_factor"])
-            truth["p_leak0_w"] = float(self.engine.power.p_leak0[c] * self.engine.power.leak_factor[c])
+            truth["p_leak0_w"] = self.engine.power.scale_leakage(c, float(prm["leak_factor"]))
         return truth
 
     def _pg_stuck(self, t, tgt, prm):
         reg = self._reg(tgt)
         if prm["mode"] == "enable_stuck":
-            reg.enable_stuck = True
+            reg.stick_enable()
         elif prm["mode"] == "low":
-            self._set_factor(reg, t, float(prm["level_pct"]) / 100.0)
+            reg.set_output_factor(t, float(prm["level_pct"]) / 100.0)
         else:
             raise ValueError(f"pg_stuck mode must be 'low' or 'enable_stuck', not {prm['mode']!r}")
         return {"rail": reg.name, "mode": prm["mode"],
@@ -202,11 +192,11 @@ class FaultInjector:
     def _overvoltage(self, t, tgt, prm):
         reg = self._reg(tgt)
         factor = 1.0 + float(prm["percent"]) / 100.0
-        self._set_factor(reg, t, factor)
+        reg.set_output_factor(t, factor)
         if prm["transient"]:
             def restore(tt: float) -> bool:
                 if reg.status_vout & pmbus.VOUT_OV_FAULT:
-                    self._set_factor(reg, tt, 1.0)
+                    reg.set_output_factor(tt, 1.0)
                     return True
                 return False
             if not restore(t):
@@ -217,10 +207,10 @@ class FaultInjector:
         chip = self.engine.chips[int(tgt["chip"])]
         cause = prm["cause"]
         if cause == "refclk":
-            chip.boot.refclk_present = False
+            chip.boot.lose_refclk()
         elif cause == "avdd_low":
-            chip.boot.pll_supply_ok = False
-            self._set_factor(chip.by_name["AVDD_PLL"], t, 0.95)
+            chip.boot.spoil_pll_supply()
+            chip.by_name["AVDD_PLL"].set_output_factor(t, 0.95)
         else:
             raise ValueError(f"pll_no_lock cause must be 'refclk' or 'avdd_low', not {cause!r}")
         if chip.boot.pll_locked:
@@ -271,7 +261,7 @@ class FaultInjector:
 
     def _coolant_leak(self, t, tgt, prm):
         eng = self.engine
-        eng.cooling.leak = True
+        eng.cooling.spring_leak()
         eng.log(t, "critical", "leak sensor asserted: powering the sled down")
         on = [ch.index for ch in eng.chips if (eng.bank.phase[ch.index] != 0).any()]
         for c in on:
@@ -290,9 +280,9 @@ class FaultInjector:
         if sensor.startswith("rail:"):
             reg = self._reg({"chip": c, "rail": sensor[5:]})
             if mode == "nack":
-                reg.nack = True
+                reg.stop_answering()
             else:
-                reg.stuck = {code: (0xFFFF if mode == "nan" else reg.read(code)) for code in _READS}
+                reg.freeze_readings(nan=mode == "nan")
             return {"sensor": sensor, "mode": mode}
         if sensor not in _SENSOR_KEYS:
             raise ValueError(f"sensor must be one of {list(_SENSOR_KEYS)} or 'rail:<NAME>'")
@@ -306,14 +296,14 @@ class FaultInjector:
 
     def _brownout(self, t, tgt, prm):
         eng = self.engine
-        eng.vin_sag = float(prm["vin"])
+        eng.set_input_sag(float(prm["vin"]))
         if eng.input_voltage() < eng.cfg.input.uv_fault_v:
             eng.brownout(t, f"input sagged to {prm['vin']} V")
 
         def restore(tt: float) -> None:
-            eng.vin_sag = None
+            eng.set_input_sag(None)
             eng.log(tt, "info", f"input back at {eng.input_voltage():.2f} V")
-            eng._refresh()
+            eng.invalidate()
             eng.evaluate()
         eng.agenda.at(t + float(prm["duration_s"]), restore)
         return {"vin": float(prm["vin"]), "until": t + float(prm["duration_s"])}
@@ -321,12 +311,11 @@ class FaultInjector:
     def _power_virus_oc(self, t, tgt, prm):
         eng = self.engine
         c, core = int(tgt["chip"]), eng.core
-        eng.activity_boost[c] = float(prm["activity"])
+        eng.boost_activity(c, float(prm["activity"]))
         i_max = eng.cfg.rails[core].i_max
-        eng.bank.oc_warn[c, core] = float(prm["oc_warn_factor"]) * i_max
-        if prm["oc_fault_factor"] is not None:
-            eng.bank.oc_fault[c, core] = float(prm["oc_fault_factor"]) * i_max
-        eng.bank.limits_changed()
+        fault = prm["oc_fault_factor"]
+        eng.chips[c].regulators[core].set_oc_limits(float(prm["oc_warn_factor"]) * i_max,
+                                                    None if fault is None else float(fault) * i_max)
         return {"activity": float(prm["activity"]), "oc_warn_a": float(eng.bank.oc_warn[c, core]),
                 "oc_fault_a": float(eng.bank.oc_fault[c, core])}
 
@@ -381,9 +370,9 @@ class FaultInjector:
     def _thermal_runaway(self, t, tgt, prm):
         eng = self.engine
         c = int(tgt["chip"])
-        eng.power.leak_factor[c] *= float(prm["leak_factor"])
+        p_leak0 = eng.power.scale_leakage(c, float(prm["leak_factor"]))
         eng.thermal.scale("r_lid_sink", c, float(prm["cooling_factor"]))
-        return {"p_leak0_w": float(eng.power.p_leak0[c] * eng.power.leak_factor[c]),
+        return {"p_leak0_w": p_leak0,
                 "r_lid_sink_k_per_w": float(eng.thermal.params["r_lid_sink"][c])}
 
 

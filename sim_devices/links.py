@@ -19,7 +19,7 @@ class LinkFactory:
     def __init__(self, cfg: SledConfig) -> None:
         from .hbm import HbmConfig
         from .mesh import MeshConfig
-        from .pcie import PcieConfig
+        from .pcie_config import PcieConfig
 
         self.cfg = cfg
         self.pcie_cfg = _build(PcieConfig, cfg.pcie)

@@ -15,12 +15,10 @@ the caller says which lanes see a receiver and whether equalization at a rate re
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
+from .pcie_config import PcieConfig
 from .serdes import negotiate_lanes
-
-if TYPE_CHECKING:
-    from .pcie import PcieConfig
 
 
 @dataclass(frozen=True)

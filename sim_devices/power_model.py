@@ -27,6 +27,11 @@ class PowerModel:
         self.heats_hbm = np.array([r.heats_hbm for r in rails])
         self.vnom = np.array([r.vout for r in rails])
 
+    def scale_leakage(self, chip: int, factor: float) -> float:
+        """Multiply chip `chip`'s leakage (faults: soft_short, thermal_runaway); its new P_L0, W."""
+        self.leak_factor[chip] *= factor
+        return float(self.p_leak0[chip] * self.leak_factor[chip])
+
     def dynamic(self, activity: np.ndarray, v: np.ndarray, f_hz: np.ndarray) -> np.ndarray:
         return activity * self.cfg.c_eff_f * v * v * f_hz
 

@@ -23,6 +23,8 @@ from .railbank import (CLIMIT, COOLDOWN, DELAY, FALL, HICCUP, LATCHED, OFF, ON, 
                        RailBank)
 
 Listener = Callable[["Regulator", float, str], None]
+# the telemetry a stuck sensor freezes
+TELEMETRY_READS = (pmbus.READ_VOUT, pmbus.READ_IOUT, pmbus.READ_TEMPERATURE_1, pmbus.READ_POUT)
 
 
 class Regulator(PmbusCommands):
@@ -224,6 +226,39 @@ class Regulator(PmbusCommands):
         b.v_set[c, r] = volts * b.v_factor[c, r]
         self._track_limits()
         self.check_vout(t)
+
+    def set_output_factor(self, t: float, factor: float) -> None:
+        """Drive the output at `factor` x its command (faults: over-voltage above 1, a stage stuck
+        low below it); the limits stay where the command put them, so a crossing trips at once."""
+        b, c, r = self.bank, self.chip, self.index
+        b.v_factor[c, r] = factor
+        b.v_set[c, r] = self.v_cmd * factor
+        self.check_vout(t)
+
+    def add_short(self, milliohms: float) -> None:
+        """A resistive short from the output to ground (faults: rail_short, soft_short)."""
+        self.bank.g_short[self.chip, self.index] += 1e3 / milliohms
+        self.bank.shorted = True
+
+    def set_oc_limits(self, warn_a: float, fault_a: float | None = None) -> None:
+        """Move the over-current warning (and fault) limits, as a firmware bug or a bad config would."""
+        b, c, r = self.bank, self.chip, self.index
+        b.oc_warn[c, r] = warn_a
+        if fault_a is not None:
+            b.oc_fault[c, r] = fault_a
+        b.limits_changed()
+
+    def stick_enable(self) -> None:
+        """The power stage never switches on again (fault: pg_stuck enable_stuck)."""
+        self.enable_stuck = True
+
+    def stop_answering(self) -> None:
+        """The device NACKs every read (fault: sensor_stuck nack)."""
+        self.nack = True
+
+    def freeze_readings(self, nan: bool = False) -> None:
+        """Every telemetry read returns the word it reads now, or NaN (fault: sensor_stuck)."""
+        self.stuck = {code: (0xFFFF if nan else self.read(code)) for code in TELEMETRY_READS}
 
     def check_vout(self, t: float) -> None:
         """Re-check the regulation target against the limits (after a command or a fault)."""

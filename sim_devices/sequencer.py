@@ -28,7 +28,7 @@ class Sequencer:
         self.cfg = cfg
         self.log = log
         self.on_all_good = on_all_good
-        self.order = list(range(len(regulators)))
+        self.order = list(range(len(regulators)))  # rail indices, in the order they are enabled
         self.state = "off"
         self._step = 0
         self._enabled: list[int] = []

@@ -68,7 +68,7 @@ class Sled(SledLinks):
         return [chip]
 
     def _changed(self) -> None:
-        self.engine._refresh()
+        self.engine.invalidate()
         self.engine.evaluate()
         self.engine.check_watchers()
 

@@ -17,7 +17,7 @@ import json
 
 from ..store import StoreReader
 from ..store.liveness import writer_alive
-from ..store.states import RUN_INTERRUPTED, RUN_RUNNING
+from ..states import RunState
 
 _RUN = """SELECT id, procedure, version, procedure_path, procedure_sha256, dut, station, parameters, meta,
     clock, started_at, started_t, host, pid, pid_start, state, verdict, exit_code, ended_t, reason
@@ -35,8 +35,8 @@ class StoreFeed(StoreReader):
         run = dict(rows[0])
         run["parameters"] = json.loads(run["parameters"])
         run["meta"] = json.loads(run["meta"])
-        if run["state"] == RUN_RUNNING and not writer_alive(run["host"], run["pid"], run["pid_start"]):
-            run["state"] = RUN_INTERRUPTED
+        if run["state"] == RunState.RUNNING and not writer_alive(run["host"], run["pid"], run["pid_start"]):
+            run["state"] = RunState.INTERRUPTED
         return run
 
     def measurements_since(self, run_id: int, since_id: int) -> list[tuple]:

@@ -17,7 +17,7 @@ from typing import Any
 from .. import interlock_summary
 from ..clock import Clock
 from ..interlock_summary import InterlockRecord
-from ..store.states import RUN_INTERRUPTED, RUN_RUNNING
+from ..states import PhaseState, RunState, Severity, StepOutcome, Verdict
 from . import outline as outline_mod
 from .feed import StoreFeed
 from .fmt import reading
@@ -25,7 +25,7 @@ from .progress import Progress, ProgressTracker
 from .summary import FailedSteps, summary_line
 from .telemetry import METRICS, Channel, MetricRow, fold, is_discrete, judge, parse_channel
 
-_ALARM_SEVERITIES = ("warning", "error", "critical")
+_ALARM_SEVERITIES = (Severity.WARNING, Severity.ERROR, Severity.CRITICAL)
 #: How many buckets of history a view keeps per channel (the widest sparkline it draws).
 HISTORY = 64
 
@@ -84,7 +84,7 @@ class RunView:
         self.channels: dict[int, Channel] = {}
         self.events: deque[Line] = deque(maxlen=keep_events)
         self.alarms: deque[Line] = deque(maxlen=keep_events)
-        self.counts = {"PASS": 0, "FAIL": 0, "UNKNOWN": 0}
+        self.counts = {Verdict.PASS: 0, Verdict.FAIL: 0, Verdict.UNKNOWN: 0}
         self.tripped: dict[str, str] = {}
         self._failed = FailedSteps()
         self.interlocks: dict[str, InterlockRecord] | None = None  # None: no summary recorded (yet)
@@ -182,7 +182,7 @@ class RunView:
             self._ids["event"] = e["id"]
             self._saw(e["t"])
             line = Line(e["t"], e["kind"], e["severity"], e["message"])
-            if not (e["kind"] == "phase" and (e["data"] or {}).get("state") == "pending"):
+            if not (e["kind"] == "phase" and (e["data"] or {}).get("state") == PhaseState.PENDING):
                 self.events.append(line)  # declaring the plan is not news: the phase list shows it
             if e["severity"] in _ALARM_SEVERITIES and e["kind"] != "run":
                 self.alarms.append(line)
@@ -204,9 +204,9 @@ class RunView:
             self.progress.step_recorded(path, kind)
             phase, _, label = path.partition("/")
             if phase == "safe_state":
-                self._safe_step(label.split("/", 1)[0], outcome != "ok")
+                self._safe_step(label.split("/", 1)[0], outcome != StepOutcome.OK)
                 label = label.split("/", 1)[1] if "/" in label else label
-            self._now_doing(t1, f"{phase} › {kind} {label}" + ("" if outcome == "ok" else f": {outcome}"))
+            self._now_doing(t1, f"{phase} › {kind} {label}" + ("" if outcome == StepOutcome.OK else f": {outcome}"))
 
     def _take_measurements(self, rows: list[tuple]) -> None:
         loops = self.outline.loops if self.outline else {}
@@ -220,9 +220,9 @@ class RunView:
             phase = path.split("/", 1)[0]
             self.progress.measured(phase, coords_d, t, loops.get(phase, []))
             if path.startswith("safe_state/"):
-                self._safe_step(path.split("/")[1], verdict != "PASS")
-            if verdict != "PASS" and not data:
-                severity = "error" if verdict == "FAIL" else "warning"
+                self._safe_step(path.split("/")[1], verdict != Verdict.PASS)
+            if verdict != Verdict.PASS and not data:
+                severity = Severity.ERROR if verdict == Verdict.FAIL else Severity.WARNING
                 if path.startswith("monitors/"):  # the message names the interlock, value and limit
                     self.tripped[path[len("monitors/"):]] = message or f"{name} {verdict}"
                     self.alarms.append(Line(t, "interlock", severity, f"TRIP {message or name}"))
@@ -256,18 +256,18 @@ class RunView:
             self.now_t = run["ended_t"]
         if self.safe is not None:
             self.safe.aborting = self.safe.why != "end of run" and (
-                run["state"] == "aborted" or any(p["state"] == "aborted" for p in self.phases))
+                run["state"] == RunState.ABORTED or any(p["state"] == PhaseState.ABORTED for p in self.phases))
         if self.clock is not None and self.now_t is not None:
             self._pace.append((self.clock.now(), self.now_t))
 
     # -- what the view shows --------------------------------------------------------------------
     @property
     def finished(self) -> bool:
-        return self.run is not None and self.run["state"] != RUN_RUNNING
+        return self.run is not None and self.run["state"] != RunState.RUNNING
 
     @property
     def interrupted(self) -> bool:
-        return self.run is not None and self.run["state"] == RUN_INTERRUPTED
+        return self.run is not None and self.run["state"] == RunState.INTERRUPTED
 
     @property
     def elapsed(self) -> float | None:
@@ -277,12 +277,12 @@ class RunView:
 
     @property
     def running_phase(self) -> str | None:
-        return next((p["phase_id"] for p in self.phases if p["state"] == "running"), None)
+        return next((p["phase_id"] for p in self.phases if p["state"] == PhaseState.RUNNING), None)
 
     def phase_duration(self, p: dict) -> float | None:
         if p["started_t"] is None:
             return None
-        end = p["ended_t"] if p["ended_t"] is not None else (self.now_t if p["state"] == "running" else None)
+        end = p["ended_t"] if p["ended_t"] is not None else (self.now_t if p["state"] == PhaseState.RUNNING else None)
         return None if end is None else end - p["started_t"]
 
     def long_steps(self) -> list[Progress]:
@@ -385,5 +385,5 @@ class RunView:
     @property
     def failures(self) -> int:
         """FAIL measurements plus steps that failed without one, as `bringup run` counts them."""
-        return self.counts.get("FAIL", 0) + self.failed_steps
+        return self.counts.get(Verdict.FAIL, 0) + self.failed_steps
 

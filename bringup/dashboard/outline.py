@@ -19,6 +19,7 @@ from typing import Any
 from .. import binding
 from ..procedure import (ForEachStep, MeasureStep, Procedure, SoakStep, SweepRange, SweepStep, Value,
                          WaitStep)
+from ..states import PhaseState
 from ..units import expect_reference, parse_expect, unit
 from .telemetry import parse_channel
 
@@ -98,10 +99,10 @@ class Outline:
 
     def remaining(self, states: dict[str, str]) -> float:
         """At least how long the phases not yet started will take, skipping those that cannot run."""
-        blocked = {p for p, s in states.items() if s in ("failed", "skipped", "aborted")}
+        blocked = {p for p, s in states.items() if s in (PhaseState.FAILED, PhaseState.SKIPPED, PhaseState.ABORTED)}
         total = 0.0
         for pid, state in states.items():
-            if state != "pending":
+            if state != PhaseState.PENDING:
                 continue
             if any(d in blocked for d in self.after.get(pid, [])):
                 blocked.add(pid)  # its gate is already shut: it will be skipped

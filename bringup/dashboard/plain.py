@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from ..states import PhaseState, RunState, Severity, Verdict
 from ..timefmt import run_time
 from .feed import StoreFeed
 from .summary import FailedSteps, summary_line
@@ -20,7 +21,7 @@ class PlainFollow:
 
     def __init__(self, feed: StoreFeed, run_id: int, out: TextIO) -> None:
         self.feed, self.run_id, self.out = feed, run_id, out
-        self.counts = {"PASS": 0, "FAIL": 0, "UNKNOWN": 0}
+        self.counts = {Verdict.PASS: 0, Verdict.FAIL: 0, Verdict.UNKNOWN: 0}
         self._event_id = 0
         self._measurement_id = 0
         self._step_id = 0
@@ -40,7 +41,7 @@ class PlainFollow:
             events = self.feed.events(self.run_id, since_id=self._event_id)
             rows = self.feed.measurements_since(self.run_id, self._measurement_id)
             steps = self.feed.steps_since(self.run_id, self._step_id)
-            phases = self.feed.phases(self.run_id) if run["state"] != "running" else []
+            phases = self.feed.phases(self.run_id) if run["state"] != RunState.RUNNING else []
         self._start = run["started_t"] or 0.0
         items: list[tuple[float, int, str]] = []
         for e in events:
@@ -51,7 +52,7 @@ class PlainFollow:
         for mid, path, name, _v, _u, _lo, _hi, verdict, t, _c, message in rows:
             self._measurement_id = mid
             self.counts[verdict] = self.counts.get(verdict, 0) + 1
-            if verdict != "PASS":
+            if verdict != Verdict.PASS:
                 items.append((t, len(items), f"{verdict} {path}: {message or name}"))
         for sid, path, kind, _t0, _t1, outcome, _message, attempt in steps:
             self._step_id = sid
@@ -59,7 +60,7 @@ class PlainFollow:
         for t, _, text in sorted(items):
             self._line(t, text)
             self._now = t if self._now is None else max(self._now, t)
-        if run["state"] != "running":
+        if run["state"] != RunState.RUNNING:
             self._line(run["ended_t"] if run["ended_t"] is not None else (self._now or self._start),
                        summary_line(run, phases, self.counts, self._now, self._failed.count))
             self.done = True
@@ -79,12 +80,12 @@ class PlainFollow:
                         f"at station {run['station']}")
             return None  # the end: the summary says it
         if kind == "phase":
-            if data.get("state") == "pending":
+            if data.get("state") == PhaseState.PENDING:
                 return None
             reason = f" ({data['reason']})" if data.get("reason") else ""
             return f"phase {data.get('phase')}: {data.get('state')}{reason}"
-        if severity in ("warning", "error", "critical"):
+        if severity in (Severity.WARNING, Severity.ERROR, Severity.CRITICAL):
             return f"{severity.upper()}: {e['message']}"
-        if severity == "debug":
+        if severity == Severity.DEBUG:
             return None
         return e["message"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from ..states import PhaseState, RunState, Severity, Verdict
 from ..timefmt import format_duration, run_time
 from . import fmt
 from .model import Line, RunView
@@ -16,12 +17,18 @@ from .progress import Progress
 from .sparkline import sparkline
 from .telemetry import LABELS, NEAR, NO_READING, OK, OUT, Channel, MetricRow, judge, throttle_reasons
 
-STATE_STYLE = {"passed": "green", "failed": "bold red", "aborted": "bold red", "error": "bold red",
-               "interrupted": "magenta", "skipped": "dim", "running": "bold cyan", "pending": "dim"}
-VERDICT_STYLE = {"PASS": "green", "FAIL": "bold red", "UNKNOWN": "yellow"}
+# phases' and the run's states in one table (the words they share style alike)
+STATE_STYLE = {PhaseState.PASSED: "green", PhaseState.FAILED: "bold red", PhaseState.ABORTED: "bold red",
+               RunState.ERROR: "bold red", RunState.INTERRUPTED: "magenta", PhaseState.SKIPPED: "dim",
+               PhaseState.RUNNING: "bold cyan", PhaseState.PENDING: "dim"}
+VERDICT_STYLE = {Verdict.PASS: "green", Verdict.FAIL: "bold red", Verdict.UNKNOWN: "yellow"}
 LEVEL_STYLE = {OK: "green", NEAR: "yellow", OUT: "bold red", NO_READING: "bold yellow"}
-SEVERITY_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red", "critical": "bold red"}
-ICON = {"passed": "✓", "failed": "✗", "aborted": "!", "skipped": "–", "running": "▶", "pending": "·"}
+SEVERITY_STYLE = {Severity.DEBUG: "dim", Severity.INFO: "", Severity.WARNING: "yellow", Severity.ERROR: "bold red",
+                  Severity.CRITICAL: "bold red"}
+ICON = {PhaseState.PASSED: "✓", PhaseState.FAILED: "✗", PhaseState.ABORTED: "!", PhaseState.SKIPPED: "–",
+        PhaseState.RUNNING: "▶", PhaseState.PENDING: "·"}
+# states a phase ends in with a reason worth reading in full (the run's own "error" among them)
+_STOPPED = (PhaseState.FAILED, PhaseState.ABORTED, RunState.ERROR)
 
 
 def cut(text: Text, width: int) -> Text:
@@ -84,11 +91,11 @@ def _times(view: RunView, wall: bool) -> Text:
         line.append(" · real clock")
     c = view.counts
     line.append(" · ")
-    line.append(f"{c.get('PASS', 0)} pass", style="green")
+    line.append(f"{c.get(Verdict.PASS, 0)} pass", style="green")
     line.append(" · ")
     line.append(f"{view.failures} fail", style="bold red" if view.failures else "")
     line.append(" · ")
-    line.append(f"{c.get('UNKNOWN', 0)} unknown", style="yellow" if c.get("UNKNOWN") else "")
+    line.append(f"{c.get(Verdict.UNKNOWN, 0)} unknown", style="yellow" if c.get(Verdict.UNKNOWN) else "")
     return line
 
 
@@ -96,7 +103,7 @@ def banner(view: RunView, width: int) -> list[Text]:
     """The one line that must not be missed: going safe, aborting, or how the run ended."""
     summary = view.summary()
     if summary is not None:
-        style = {"passed": "bold green", "interrupted": "bold magenta"}.get(view.run["state"], "bold white on red")
+        style = {RunState.PASSED: "bold green", RunState.INTERRUPTED: "bold magenta"}.get(view.run["state"], "bold white on red")
         return [pad(Text(summary, style=style), width)]
     safe = view.safe
     if safe is None:
@@ -114,8 +121,8 @@ def phases(view: RunView, width: int, budget: int) -> list[Text]:
     if budget <= 0:
         return []
     if len(rows) > budget:  # keep the running phase (or the last one that moved) in view
-        active = next((i for i, p in enumerate(rows) if p["state"] == "running"),
-                      max((i for i, p in enumerate(rows) if p["state"] != "pending"), default=0))
+        active = next((i for i, p in enumerate(rows) if p["state"] == PhaseState.RUNNING),
+                      max((i for i, p in enumerate(rows) if p["state"] != PhaseState.PENDING), default=0))
         start = max(0, min(active - budget // 2, len(rows) - budget))
         rows = rows[start:start + budget]
     name_w = min(max((len(p["phase_id"]) for p in rows), default=5), 18)
@@ -126,8 +133,8 @@ def phases(view: RunView, width: int, budget: int) -> list[Text]:
                              (p["state"].ljust(8), style), " ",
                              ((p["verdict"] or "").ljust(7), VERDICT_STYLE.get(p["verdict"] or "", "")), " ",
                              format_duration(view.phase_duration(p)).rjust(8))
-        if p["reason"] and p["state"] in ("failed", "aborted", "error", "skipped"):
-            line.append(" ↓" if p["state"] != "skipped" else "", style="dim")  # its reason: below, full width
+        if p["reason"] and p["state"] in (*_STOPPED, PhaseState.SKIPPED):
+            line.append(" ↓" if p["state"] != PhaseState.SKIPPED else "", style="dim")  # its reason: below, full width
         out.append(cut(line, width))
     return out
 
@@ -141,9 +148,9 @@ def phase_reasons(view: RunView, width: int, budget: int) -> list[Text]:
     for p in view.phases:
         if not p["reason"]:
             continue
-        if p["state"] == "skipped":
+        if p["state"] == PhaseState.SKIPPED:
             skipped.setdefault(p["reason"], []).append(p["phase_id"])
-        elif p["state"] in ("failed", "aborted", "error"):
+        elif p["state"] in _STOPPED:
             style = STATE_STYLE.get(p["state"], "")
             out.append(cut(Text.assemble((f"{ICON.get(p['state'], '?')} {p['phase_id']} {p['state']}: ", style),
                                          p["reason"]), width))
@@ -159,7 +166,7 @@ def phases_compact(view: RunView, width: int, budget: int) -> list[Text]:
     for p in view.phases:
         style = STATE_STYLE.get(p["state"], "")
         word = Text(ICON.get(p["state"], "?") + p["phase_id"], style=style)
-        if p["state"] == "running":
+        if p["state"] == PhaseState.RUNNING:
             word.append(" " + format_duration(view.phase_duration(p)), style=style)
         if line.cell_len + word.cell_len + 1 > width and len(out) + 1 < budget:
             out.append(line)

@@ -3,11 +3,11 @@ dashboard's banner and `bringup watch --plain` both end with it."""
 
 from __future__ import annotations
 
-from ..store.states import RUN_INTERRUPTED
+from ..states import PhaseState, RunState, StepOutcome, Verdict
 from ..timefmt import format_duration
 
 _CONTAINER_KINDS = ("loop", "search", "soak")  # their outcome is that of a step inside them
-_FAILED_OUTCOMES = ("timeout", "error")
+_FAILED_OUTCOMES = (StepOutcome.TIMEOUT, StepOutcome.ERROR)
 
 
 class FailedSteps:
@@ -32,13 +32,13 @@ def summary_line(run: dict, phases: list[dict], counts: dict[str, int], now_t: f
                  failed_steps: int = 0) -> str:
     """`run PASSED (exit 0) after 8:00:41: 5/5 phases passed; measurements: ...; <reason>`, the
     words of `bringup run`'s plain log (a failed step counts under "fail")."""
-    passed = sum(1 for p in phases if p["state"] == "passed")
+    passed = sum(1 for p in phases if p["state"] == PhaseState.PASSED)
     end = run["ended_t"] if run["ended_t"] is not None else (now_t or 0.0)
     code = "-" if run["exit_code"] is None else run["exit_code"]
     reason = run["reason"] or ("the process ended without recording an end"
-                               if run["state"] == RUN_INTERRUPTED else None)
+                               if run["state"] == RunState.INTERRUPTED else None)
     return (f"run {run['state'].upper()} (exit {code}) after {format_duration(end - (run['started_t'] or 0.0))}: "
-            f"{passed}/{len(phases)} phases passed; measurements: {counts.get('PASS', 0)} pass, "
-            f"{counts.get('FAIL', 0) + failed_steps} fail"
+            f"{passed}/{len(phases)} phases passed; measurements: {counts.get(Verdict.PASS, 0)} pass, "
+            f"{counts.get(Verdict.FAIL, 0) + failed_steps} fail"
             + (f" ({failed_steps} of them a step)" if failed_steps else "")
-            + f", {counts.get('UNKNOWN', 0)} unknown" + (f"; {reason}" if reason else ""))
+            + f", {counts.get(Verdict.UNKNOWN, 0)} unknown" + (f"; {reason}" if reason else ""))

@@ -26,8 +26,9 @@ from typing import Any
 
 import pytest
 
+from .summary import RUNS
+
 _PROCEDURE = re.compile(rb"^procedure\s*:", re.MULTILINE)
-RUNS = pytest.StashKey[list]()  # one summary line per procedure run
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..states import PhaseState, StepOutcome, Verdict
+
 
 @dataclass
 class Outcome:
@@ -38,11 +40,11 @@ class Outcome:
         out = []
         for m in self.measurements:
             attempt = attempt_of(m["message"])
-            if m["verdict"] != "PASS" and m.get("gate", True) and not (attempt and attempt[0] < attempt[1]):
+            if m["verdict"] != Verdict.PASS and m.get("gate", True) and not (attempt and attempt[0] < attempt[1]):
                 out.append(failure_line(m))
         for i, s in enumerate(self.steps):
             retried = any(t["path"] == s["path"] and t["attempt"] == s["attempt"] + 1 for t in self.steps[i + 1:])
-            if s["outcome"] not in ("ok", "skipped") and not retried:
+            if s["outcome"] not in (StepOutcome.OK, StepOutcome.SKIPPED) and not retried:
                 out.append(s["message"] or f"{s['path']}: {s['outcome']}")
         return out
 
@@ -164,7 +166,7 @@ def _finished(step: Any, out: Outcome, kind: str, rec: dict) -> bool:
     loop_label = _loop_record_label(step)
     if loop_label is not None:
         return kind == "s" and rec["kind"] in ("loop", "soak") and rec["path"].endswith("/" + loop_label)
-    if (kind == "m" and (rec["verdict"] == "PASS" or not rec.get("gate", True))) or (kind == "s" and rec["outcome"] == "ok"):
+    if (kind == "m" and (rec["verdict"] == Verdict.PASS or not rec.get("gate", True))) or (kind == "s" and rec["outcome"] == StepOutcome.OK):
         return True
     return len(out.measurements) + len(out.steps) >= step.retry + 1
 
@@ -189,7 +191,7 @@ def attribute(steps: list[Any], records: list[tuple[str, dict]], phase: str) -> 
 def judge_phase(steps: list[Any], names: list[str], records: list[tuple[str, dict]], phase: str,
                 state: str, reason: str | None) -> list[Outcome]:
     """Every item of a phase, judged from its records and how the phase ended."""
-    if state in ("pending", "skipped"):
+    if state in (PhaseState.PENDING, PhaseState.SKIPPED):
         return [Outcome("skipped", reason or "not run") for _ in steps]
     outs, cursor = attribute(steps, records, phase)
     for out in outs:
@@ -197,7 +199,7 @@ def judge_phase(steps: list[Any], names: list[str], records: list[tuple[str, dic
         if failures:
             out.status = "failed"
             out.message = failures[0] + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else "")
-    if state == "passed":
+    if state == PhaseState.PASSED:
         return outs
     stopper = next((i for i, o in enumerate(outs) if o.done and o.status == "failed"
                     and steps[i].on_fail == "stop"), None)
@@ -209,11 +211,11 @@ def judge_phase(steps: list[Any], names: list[str], records: list[tuple[str, dic
         blame = None
     why = reason or state
     for said in ("aborted: ", "not run: "):  # the runner's words for a phase it left: the state says it
-        if state == "aborted" and why.startswith(said):
+        if state == PhaseState.ABORTED and why.startswith(said):
             why = why[len(said):]
     if blame is not None and outs[blame].status != "failed":
         outs[blame].status = "failed"
-        outs[blame].message = (f"phase {phase} {state} during this step: {why}" if state != "failed"
+        outs[blame].message = (f"phase {phase} {state} during this step: {why}" if state != PhaseState.FAILED
                                else f"phase {phase} failed: {why}")
     first = blame if blame is not None else stopper
     for i in range((first or 0) + 1, len(steps)):

@@ -8,7 +8,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from . import RUNS
+from ..states import PhaseState, StepOutcome
+from .summary import RUNS
 from .attribution import Outcome, Tape, judge_phase, step_label
 
 SAFE_STATE = "safe_state"
@@ -126,7 +127,7 @@ class ProcedureFile(pytest.File):
         ended: dict[str, tuple[str, str | None]] = {}
         for kind, rec in records:
             if kind == "phase":
-                if rec["state"] == "running":
+                if rec["state"] == PhaseState.RUNNING:
                     by_phase[rec["phase"]] = []  # a retried phase starts over: its last attempt counts
                 ended[rec["phase"]] = (rec["state"], rec.get("reason"))
                 continue
@@ -140,7 +141,7 @@ class ProcedureFile(pytest.File):
         out: dict[str, list[Outcome]] = {}
         for pid in self.checked.order:
             steps = by_id[pid].steps
-            state, reason = ended.get(pid, ("pending", None))
+            state, reason = ended.get(pid, (PhaseState.PENDING, None))
             out[pid] = judge_phase(steps, unique_names([step_label(s) for s in steps]), by_phase.get(pid, []),
                                    pid, state, reason)
         out[SAFE_STATE] = [_safe_outcome(safe.get(i + 1, [])) for i in range(len(proc.safe_state))]
@@ -153,8 +154,8 @@ def _safe_outcome(records: list[tuple[str, dict]]) -> Outcome:
         out.add(kind, rec)
     if not records:
         return Outcome("skipped", "not run: the run ended before its safe state")
-    if any(s["outcome"] == "skipped" for s in out.steps):
-        out.status, out.message = "skipped", next(s["message"] for s in out.steps if s["outcome"] == "skipped")
+    if any(s["outcome"] == StepOutcome.SKIPPED for s in out.steps):
+        out.status, out.message = "skipped", next(s["message"] for s in out.steps if s["outcome"] == StepOutcome.SKIPPED)
     failures = out.failures()
     if failures:
         out.status, out.message = "failed", "safe state step failed: " + failures[0]

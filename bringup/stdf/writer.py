@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from .. import __version__
 from ..dut import dut_serial
 from ..junit import attempt_of
+from ..states import PhaseState, RunState
 from ..store import FAIL, PASS, UNKNOWN, StoreReader, UnknownRun
 from .numbering import StdfTest, chip_of, identify, number_tests
 from .records import encode, float32
@@ -37,7 +38,7 @@ HEAD, SITE, ALL = 1, 1, 255
 INCOMPLETE = "INCOMPLETE"
 HARD_BINS = {PASS: (1, "P", "PASS"), FAIL: (2, "F", "FAIL"), UNKNOWN: (3, "F", "INCOMPLETE"),
              INCOMPLETE: (3, "F", "INCOMPLETE")}
-NOT_FINISHED = frozenset({"aborted", "interrupted", "running", "error"})
+NOT_FINISHED = frozenset({RunState.ABORTED, RunState.INTERRUPTED, RunState.RUNNING, RunState.ERROR})
 # soft bins of a failure outside the phases, by the first part of its path ("monitors/sled.max_tj")
 OUTSIDE_PHASES = {"monitors": (4, "FAIL interlock"), "safe_state": (5, "FAIL safe state")}
 OTHER_FAIL = (6, "FAIL outside any phase")
@@ -98,7 +99,7 @@ class StdfRun:
         self.functional = {k: all(is_check(m) for m in ms) for k, ms in by_key.items()}
         self.phase_order = {p["phase_id"]: i for i, p in enumerate(phases)}
         self.finished = (run["state"] not in NOT_FINISHED
-                         and all(p["state"] in ("passed", "failed") for p in phases))
+                         and all(p["state"] in (PhaseState.PASSED, PhaseState.FAILED) for p in phases))
         self.parts = self._parts()
 
     # -- parts and their verdicts -----------------------------------------------------------
@@ -159,7 +160,7 @@ class StdfRun:
         last = max([run["ended_t"] or 0.0] + [m["t"] for m in self.ms]) if (run["ended_t"] or self.ms) else None
         elapsed = (last - run["started_t"]) if last is not None and run["started_t"] is not None else 0.0
         exc = run["reason"] or ("the run's process ended without recording an end"
-                                if run["state"] == "interrupted" else "")
+                                if run["state"] == RunState.INTERRUPTED else "")
         out.append(encode("MRR", FINISH_T=start + max(0, int(round(elapsed))), DISP_COD=" ",
                           USR_DESC=f"{run['procedure']} run {run['id']}: {run['state']}, verdict "
                                    f"{run['verdict'] or 'none'}", EXC_DESC=exc))

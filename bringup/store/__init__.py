@@ -14,13 +14,13 @@ from .errors import NotAStore, SchemaTooNew, StoreError, StoreMissing, UnknownRu
 from .reader import StoreReader
 from .schema import LATEST as SCHEMA_VERSION
 from .states import (FAIL, PASS, PHASE_STATES, RUN_END_STATES, RUN_INTERRUPTED, STEP_OUTCOMES,
-                     UNKNOWN, VERDICTS)
+                     UNKNOWN, VERDICTS, PhaseState, RunState, Severity, StepOutcome, Verdict)
 from .writer import Store
 
 __all__ = [
     "Store", "StoreReader", "default_path", "SCHEMA_VERSION",
     "PASS", "FAIL", "UNKNOWN", "VERDICTS", "PHASE_STATES", "RUN_END_STATES", "RUN_INTERRUPTED",
-    "STEP_OUTCOMES",
+    "STEP_OUTCOMES", "Verdict", "RunState", "PhaseState", "StepOutcome", "Severity",
     "StoreError", "StoreMissing", "NotAStore", "SchemaTooNew", "UnknownRun",
 ]
 

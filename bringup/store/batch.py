@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from .errors import StoreError
-from .states import PHASE_TERMINAL
+from .states import PHASE_TERMINAL, PhaseState, RunState, Severity
 
 # First element of every queued tuple.
 RUN_BEGIN, PHASE, STEP, MEASUREMENT, SAMPLE, EVENT, RUN_END, SYNC = range(8)
@@ -132,7 +132,7 @@ _INSERT_EVENT = "INSERT INTO events (run_id, t, kind, severity, message, data) V
 
 _END_RUN = "UPDATE runs SET state = ?, verdict = ?, exit_code = ?, ended_t = ?, reason = ? WHERE id = ?"
 
-_PHASE_SEVERITY = {"failed": "error", "aborted": "warning"}
+_PHASE_SEVERITY = {PhaseState.FAILED: Severity.ERROR, PhaseState.ABORTED: Severity.WARNING}
 
 
 def _measurement_row(item: tuple) -> tuple:
@@ -211,7 +211,7 @@ class BatchWriter:
                 _, run, state, verdict, exit_code, t, reason = item
                 ends.append((state, text(verdict), int(exit_code), real(t), opt_text(reason), run))
                 message = f"run {state}, verdict {verdict}" + (f": {reason}" if reason else "")
-                events.append((run, real(t), "run", "info" if state == "passed" else "warning",
+                events.append((run, real(t), "run", Severity.INFO if state == RunState.PASSED else Severity.WARNING,
                                text(message), to_json({"state": state, "verdict": verdict,
                                                        "exit_code": exit_code, "reason": reason})))
             elif op == SYNC:

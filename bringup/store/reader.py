@@ -18,7 +18,7 @@ from typing import Any, Iterator
 from .errors import NotAStore, StoreMissing
 from .liveness import writer_alive
 from .schema import check_ours
-from .states import RUN_INTERRUPTED, RUN_RUNNING
+from .states import RunState
 
 _RUN_COLUMNS = """r.id, r.procedure, r.version, r.procedure_path, r.procedure_sha256, r.dut, r.station,
     r.parameters, r.meta, r.clock, r.started_at, r.started_t, r.host, r.pid, r.pid_start, r.state,
@@ -205,8 +205,8 @@ class StoreReader:
         run = dict(row)
         run["parameters"] = _loads(run["parameters"])
         run["meta"] = _loads(run["meta"])
-        if run["state"] == RUN_RUNNING and not writer_alive(run["host"], run["pid"], run["pid_start"]):
-            run["state"] = RUN_INTERRUPTED
+        if run["state"] == RunState.RUNNING and not writer_alive(run["host"], run["pid"], run["pid_start"]):
+            run["state"] = RunState.INTERRUPTED
         started, ended = run["started_t"], run["ended_t"]
         run["duration"] = ended - started if started is not None and ended is not None else None
         return run

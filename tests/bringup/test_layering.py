@@ -40,3 +40,21 @@ def test_the_simulator_uses_nothing_of_the_engine_but_its_clock():
             if name.startswith("bringup") and name not in ("bringup.clock", "bringup.units"):
                 offenders.append(f"{path.relative_to(ROOT)}: {name}")
     assert offenders == []
+
+
+def _private_reaches(path: Path) -> list[str]:
+    """`other._name` anywhere but on self/cls: a module leaning on another object's insides."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_no_module_reaches_into_another_objects_private_names():
+    # the fault injector once called engine._refresh(): faults go through public methods named
+    # for what they do (engine.invalidate(), regulator.set_output_factor(), ...)
+    offenders = [hit for folder in ("bringup", "drivers", "sim_devices")
+                 for path in sorted((ROOT / folder).rglob("*.py")) for hit in _private_reaches(path)]
+    assert offenders == []
