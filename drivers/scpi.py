@@ -257,8 +257,7 @@ class VisaDriver(Driver):
             return text[: -len(self._rterm)] if text.endswith(self._rterm) else text
 
     def garbled(self, command: str, reply: Any, expected: str = "") -> DriverError:
-        """The error for a reply that is not what `command` answers. The rest of it may still be on
-        its way: the session is flushed before the next command, so replies stay in step."""
+        """table.garbled, and the session flushed before the next command: the rest may still come."""
         self._stale = True
         return table.garbled(self.role, command, reply, expected)
 
@@ -396,7 +395,7 @@ class ScpiDriver(VisaDriver):
         except ValueError:
             raise self.garbled(command, reply) from None
 
-    # -- the hooks of a driver's table rows (drivers/table.py) ----------------------------------------
+    # the hooks of a driver's table rows (drivers/table.py)
     def table_value(self, row: table.Measured, command: str, args: dict[str, Any]) -> float:
         return self.number(command)
 

@@ -65,6 +65,7 @@ class _Row:
         unknown = set(self.fmt) - set(params)
         if unknown:
             raise TypeError(f"fmt names no parameter: {sorted(unknown)}")
+        declare_spec("", self.kind, params, "", unit, idempotent, holds)  # a mistake fails here, at the row
         self._defaults = {n: p.default for n, p in params.items() if not p.required}
         self._names = tuple(params)
         self.name = ""
