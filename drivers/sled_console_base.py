@@ -228,6 +228,11 @@ class SledConsoleBase(Driver):
                 raise DriverError(f"{self.role}: no chip{chip} in the reply to {base!r}")
         else:
             record = self._row(command)
+            asked = args.get("chip")
+            if asked is not None and "chip" in record and record["chip"] != str(asked):
+                # a record for another chip is never this chip's value
+                raise DriverError(f"{self.role}: asked for chip{asked}'s {label}, the reply is for chip "
+                                  f"{record['chip']!r}")
         return self._num(record, row.field_for(args), label)
 
     def table_command(self, row: Commanded, command: str, args: dict[str, Any]) -> None:
