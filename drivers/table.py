@@ -128,7 +128,8 @@ class Measured(_Row):
 
     def field_for(self, args: Mapping[str, Any]) -> str:
         """The field this reading takes from its reply, for these arguments (`aer_{kind}`)."""
-        assert self.field is not None
+        if self.field is None:
+            raise TypeError(f"{self.name}: this driver's replies are records of named fields; give the row field=")
         return self.field.format(**{n: self._text(n, v) for n, v in args.items()}) if "{" in self.field \
             else self.field
 
