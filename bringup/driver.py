@@ -168,8 +168,10 @@ class ActionSpec:
         return f"{self.name}({args}){ret}"
 
 
-def _mark(kind: str, unit_symbol: str | None, idempotent: bool, params: dict[str, Param],
-          holds: float | str | None = None) -> Callable:
+def declare_spec(name: str, kind: str, params: dict[str, Param], help: str, unit_symbol: str | None = None,
+                 idempotent: bool = False, holds: float | str | None = None) -> ActionSpec:
+    """The spec of an action or reading, its declaration checked: what `@action`/`@reading` and a
+    driver's table rows (drivers/table.py) both publish, so the two cannot differ."""
     if isinstance(holds, str) and (holds not in params or params[holds].unit_obj is None
                                    or params[holds].unit_obj.dimension != "time"):
         raise TypeError(f"holds={holds!r} must name a parameter declared in seconds")
@@ -178,6 +180,15 @@ def _mark(kind: str, unit_symbol: str | None, idempotent: bool, params: dict[str
             raise TypeError(f"parameter {pname!r} must be declared with Param(...)")
         if p.unit is not None:
             unit(p.unit)  # a typo in a driver's unit fails at import, not in the lab
+    if unit_symbol:
+        unit(unit_symbol)
+    return ActionSpec(name=name, kind=kind, params=dict(params), help=help, unit=unit_symbol,
+                      idempotent=idempotent, holds=holds)
+
+
+def _mark(kind: str, unit_symbol: str | None, idempotent: bool, params: dict[str, Param],
+          holds: float | str | None = None) -> Callable:
+    declare_spec("", kind, params, "", unit_symbol, idempotent, holds)  # a mistake fails at the decorator
 
     def decorate(fn: Callable) -> Callable:
         sig = inspect.signature(fn)
@@ -186,9 +197,8 @@ def _mark(kind: str, unit_symbol: str | None, idempotent: bool, params: dict[str
         extra = [n for n in params if n not in names]
         if missing or extra:
             raise TypeError(f"{fn.__qualname__}: declare every parameter with Param (missing {missing}, unknown {extra})")
-        fn.__bringup_spec__ = ActionSpec(
-            name=fn.__name__, kind=kind, params=dict(params), help=inspect.cleandoc(fn.__doc__ or ""),
-            unit=unit_symbol, idempotent=idempotent, holds=holds)
+        fn.__bringup_spec__ = declare_spec(fn.__name__, kind, params, inspect.cleandoc(fn.__doc__ or ""),
+                                           unit_symbol, idempotent, holds)
         return fn
 
     return decorate

@@ -19,6 +19,7 @@ BUILTIN: dict[str, str] = {
     "fake.sled": "bringup.drivers.fake:FakeSled",
     "keysight.e36312a": "bringup.drivers.e36312a:KeysightE36312A",
     "keysight.34461a": "bringup.drivers.k34461a:Keysight34461A",
+    "keysight.n5700": "bringup.drivers.n5700:KeysightN5700",
     "lauda.integral_xt": "bringup.drivers.chiller:LaudaIntegralXT",
     "sled.console": "bringup.drivers.sled_console:SledConsole",
 }

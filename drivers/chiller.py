@@ -29,9 +29,10 @@ from typing import Annotated, Any, ClassVar
 import annotated_types
 from pydantic import Field
 
-from bringup.driver import DriverError, Param, action, reading
+from bringup.driver import DriverError, Param, action
 
 from .scpi import VisaDriver
+from .table import Commanded, Measured, commanded, measured
 
 ERRORS = {2: "wrong input", 3: "wrong command", 5: "syntax error in value", 6: "illegal value",
           8: "module not available", 30: "programmer: all segments occupied",
@@ -78,15 +79,9 @@ class LaudaIntegralXT(VisaDriver):
             self._command("OUT_MODE_05_1")
         self._command("START")
 
-    @action()
-    def stop(self) -> None:
-        """Enter standby: pump, heating and cooling off."""
-        self._command("STOP")
-
-    @action(setpoint=Param("degC", low=-30, high=90, help="outflow (supply) temperature"))
-    def set_setpoint(self, setpoint: float) -> None:
-        """Change the supply temperature setpoint while running."""
-        self._command(f"OUT_SP_00_{setpoint:.2f}")
+    stop = commanded("STOP", help="Enter standby: pump, heating and cooling off.")
+    set_setpoint = commanded("OUT_SP_00_{setpoint:.2f}", help="Change the supply temperature setpoint while running.",
+                             setpoint=Param("degC", low=-30, high=90, help="outflow (supply) temperature"))
 
     @action(flow=Param("L/min", low=0, high=20, help="flow through the loop"))
     def set_flow(self, flow: float) -> None:
@@ -95,46 +90,21 @@ class LaudaIntegralXT(VisaDriver):
             raise DriverError(f"{self.role}.set_flow: no MID flow controller (option mid_flow is off)")
         self._command(f"OUT_SP_09_{flow:.2f}")
 
-    # -- readings -------------------------------------------------------------------------------------
-    @reading("L/min")
-    def flow(self) -> float:
-        """Measured flow (MID flow controller, `IN_PV_07`)."""
-        return self._value("IN_PV_07")
-
-    @reading("degC")
-    def supply_temperature(self) -> float:
-        """Measured outflow (supply) temperature (`IN_PV_00`)."""
-        return self._value("IN_PV_00")
-
-    @reading("degC")
-    def return_temperature(self) -> float:
-        """Return-line temperature from the external Pt100 (`IN_PV_03`)."""
-        return self._value("IN_PV_03")
-
-    @reading("degC")
-    def setpoint(self) -> float:
-        """The setpoint the unit holds (`IN_SP_00`)."""
-        return self._value("IN_SP_00")
-
-    @reading("W")
-    def cooling_power(self) -> float:
-        """Heat being removed: the controller's actuating signal (`IN_PV_08`), turned so cooling is positive."""
-        return -self._value("IN_PV_08")
-
-    @reading("")
-    def pump_pressure(self) -> float:
-        """Outflow pump pressure in bar (`IN_PV_02`)."""
-        return self._value("IN_PV_02")
-
-    @reading("")
-    def running(self) -> float:
-        """1 while circulating, 0 in standby (`IN_MODE_02`)."""
-        return 0.0 if self._value("IN_MODE_02") else 1.0
-
-    @reading("")
-    def fault(self) -> float:
-        """1 if the unit reports an error or alarm (`STATUS` is -1), else 0."""
-        return 1.0 if self._value("STATUS") < 0 else 0.0
+    # -- readings: one query each, as the interface manual lists them ---------------------------------
+    flow = measured("IN_PV_07", "L/min", help="Measured flow (MID flow controller, `IN_PV_07`).")
+    supply_temperature = measured("IN_PV_00", "degC", help="Measured outflow (supply) temperature (`IN_PV_00`).")
+    return_temperature = measured("IN_PV_03", "degC",
+                                  help="Return-line temperature from the external Pt100 (`IN_PV_03`).")
+    setpoint = measured("IN_SP_00", "degC", help="The setpoint the unit holds (`IN_SP_00`).")
+    # the actuating signal is negative while cooling: turned, so that heat removed reads positive
+    cooling_power = measured("IN_PV_08", "W", then=lambda w: -w,
+                             help="Heat being removed: the controller's actuating signal (`IN_PV_08`), "
+                                  "turned so cooling is positive.")
+    pump_pressure = measured("IN_PV_02", help="Outflow pump pressure in bar (`IN_PV_02`).")
+    running = measured("IN_MODE_02", then=lambda standby: 0.0 if standby else 1.0,
+                       help="1 while circulating, 0 in standby (`IN_MODE_02`).")
+    fault = measured("STATUS", then=lambda status: 1.0 if status < 0 else 0.0,
+                     help="1 if the unit reports an error or alarm (`STATUS` is -1), else 0.")
 
     # -- protocol -------------------------------------------------------------------------------------
     def _ask(self, command: str) -> str:
@@ -153,16 +123,21 @@ class LaudaIntegralXT(VisaDriver):
     def _command(self, command: str) -> None:
         reply = self._ask(command)
         if reply != "OK":
-            self._stale = True
-            raise DriverError(f"{self.role}: garbled reply to {command!r}: {reply!r} (expected OK)")
+            raise self.garbled(command, reply, "expected OK")
 
     def _value(self, command: str) -> float:
         reply = self._ask(command)
         try:
             return float(reply)
         except ValueError:
-            self._stale = True
-            raise DriverError(f"{self.role}: garbled reply to {command!r}: {reply!r}") from None
+            raise self.garbled(command, reply) from None
+
+    # the hooks of the table rows: every command goes through the unit address and its ERR_ check
+    def table_value(self, row: Measured, command: str, args: dict[str, Any]) -> float:
+        return self._value(command)
+
+    def table_command(self, row: Commanded, command: str, args: dict[str, Any]) -> None:
+        self._command(command)
 
     def _program_limits(self) -> None:
         """TiH/TiL from the station's setpoint guardrail, in the order that never crosses them."""

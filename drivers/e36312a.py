@@ -33,9 +33,19 @@ from bringup.driver import DriverError, Param, action, reading
 from bringup.options import Duration, Fraction
 
 from .scpi import ScpiDriver
+from .table import commanded, measured
 
 CHANNEL = Param(int, choices=(1, 2, 3), help="output: 1 (6 V, 5 A), 2 or 3 (25 V, 1 A)")
 CHANNELS = Param(int, choices=(0, 1, 2, 3), default=0, help="output, or 0 for all three")
+OUTPUT = Param(int, choices=(1, 2, 3), default=1, help="output")
+
+
+def _channels(channel: int) -> list[int]:
+    return [1, 2, 3] if channel == 0 else [channel]
+
+
+def _chanlist(channel: int) -> str:
+    return "(@1:3)" if channel == 0 else f"(@{channel})"
 
 
 @dataclass(frozen=True)
@@ -111,23 +121,15 @@ class KeysightE36312A(ScpiDriver):
                 why = "; ".join(f"output {ch}: {self._trip_reason(ch)}" for ch in off)
                 raise DriverError(f"{self.role}.output: did not turn on ({why})")
 
-    @action(channel=CHANNELS)
-    def clear_protection(self, channel: int = 0) -> None:
-        """Re-arm a tripped over-voltage or over-current protection (the output returns to its programmed state)."""
-        self.write(f"OUTP:PROT:CLE {_chanlist(channel)}")
+    clear_protection = commanded("OUTP:PROT:CLE {channel}", channel=CHANNELS, fmt={"channel": _chanlist},
+                                 help="Re-arm a tripped over-voltage or over-current protection "
+                                      "(the output returns to its programmed state).")
 
     # -- readings -------------------------------------------------------------------------------------
-    @reading("V", channel=Param(int, choices=(1, 2, 3), default=1, help="output"))
-    def voltage(self, channel: int = 1) -> float:
-        """Measured output voltage (`MEAS:VOLT?`)."""
-        return self.number(f"MEAS:VOLT? (@{channel})")
+    voltage = measured("MEAS:VOLT? (@{channel})", "V", channel=OUTPUT, help="Measured output voltage (`MEAS:VOLT?`).")
+    current = measured("MEAS:CURR? (@{channel})", "A", channel=OUTPUT, help="Measured output current (`MEAS:CURR?`).")
 
-    @reading("A", channel=Param(int, choices=(1, 2, 3), default=1, help="output"))
-    def current(self, channel: int = 1) -> float:
-        """Measured output current (`MEAS:CURR?`)."""
-        return self.number(f"MEAS:CURR? (@{channel})")
-
-    @reading("", channel=Param(int, choices=(1, 2, 3), default=1, help="output"))
+    @reading("", channel=OUTPUT)
     def protection_tripped(self, channel: int = 1) -> float:
         """0 if the output's protection is armed and untripped; 1 over-voltage, 2 over-current, 3 both."""
         ov, oc = self.numbers(f"VOLT:PROT:TRIP? (@{channel});:CURR:PROT:TRIP? (@{channel})")
@@ -151,10 +153,3 @@ class KeysightE36312A(ScpiDriver):
                 3: "over-voltage and over-current protection tripped"}.get(
             tripped, "still off") + ("; clear_protection re-arms it" if tripped else "")
 
-
-def _channels(channel: int) -> list[int]:
-    return [1, 2, 3] if channel == 0 else [channel]
-
-
-def _chanlist(channel: int) -> str:
-    return "(@1:3)" if channel == 0 else f"(@{channel})"

@@ -25,6 +25,7 @@ from pydantic import Field
 from bringup.driver import DriverError, Param, reading
 
 from .scpi import ScpiDriver
+from .table import Measured, measured
 
 OVERLOAD = 9.9e37
 
@@ -45,10 +46,9 @@ class Keysight34461A(ScpiDriver):
         super().on_open()
         self._terminals = int(self.number("CURR:TERM?"))
 
-    @reading("V", range=Param("V", default=10.0, low=0.1, high=1000, help="the smallest range that holds it is used"))
-    def voltage_dc(self, range: float = 10.0) -> float:
-        """DC voltage on the given range (100 mV to 1000 V)."""
-        return self._measure("VOLT:DC", range, "V")
+    voltage_dc = measured("MEAS:VOLT:DC? {range:.6g}", "V", help="DC voltage on the given range (100 mV to 1000 V).",
+                          range=Param("V", default=10.0, low=0.1, high=1000,
+                                      help="the smallest range that holds it is used"))
 
     @reading("A", range=Param("A", default=1.0, low=1e-4, high=10, help="100 uA to 3 A; 10 A on the 10 A terminals"))
     def current_dc(self, range: float = 1.0) -> float:
@@ -57,19 +57,22 @@ class Keysight34461A(ScpiDriver):
         if self._terminals != wanted:
             self.write(f"CURR:TERM {wanted}")
             self._terminals = wanted
-        return self._measure("CURR:DC", range, "A")
+        return self._measure(f"MEAS:CURR:DC? {range:.6g}", range, "A")
 
-    @reading("Ohm", range=Param("Ohm", default=1e3, low=100, high=1e8, help="100 Ohm to 100 MOhm"))
-    def resistance(self, range: float = 1e3) -> float:
-        """Two-wire resistance on the given range."""
-        return self._measure("RES", range, "Ohm")
+    resistance = measured("MEAS:RES? {range:.6g}", "Ohm", help="Two-wire resistance on the given range.",
+                          range=Param("Ohm", default=1e3, low=100, high=1e8, help="100 Ohm to 100 MOhm"))
 
-    def _measure(self, function: str, rng: float, unit: str) -> float:
+    def table_value(self, row: Measured, command: str, args: dict[str, Any]) -> float:
+        return self._measure(command, args["range"], row.unit or "")
+
+    def _measure(self, command: str, rng: float, unit: str) -> float:
+        """`MEAS:<function>? <range>`; with option `nplc`, the same as the manual's CONF and READ?
+        halves with the integration time set between them, still one message."""
         nplc = self.options.nplc
-        if nplc is None:
-            value = self.number(f"MEAS:{function}? {rng:.6g}")
-        else:
-            value = self.number(f"CONF:{function} {rng:.6g};:{function}:NPLC {nplc:.6g};:READ?")
+        if nplc is not None:
+            function = command[len("MEAS:"):command.index("?")]
+            command = f"CONF:{function} {rng:.6g};:{function}:NPLC {float(nplc):.6g};:READ?"
+        value = self.number(command)
         if abs(value) >= OVERLOAD:
             raise DriverError(f"{self.role}: overload on the {rng:g} {unit} range")
         return value

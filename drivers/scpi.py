@@ -38,6 +38,8 @@ from bringup.clock import clock_to_wall
 from bringup.driver import Driver, DriverError, InstrumentUnreachable, StepTimeout
 from bringup.options import PositiveDuration
 
+from . import table
+
 _LOCKS: dict[str, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
 _MANAGERS: dict[str, Any] = {}
@@ -236,9 +238,13 @@ class VisaDriver(Driver):
             try:
                 text = data.decode("ascii")
             except UnicodeDecodeError:
-                self._stale = True
-                raise DriverError(f"{self.role}: garbled reply to {command!r}: {data!r} (not text)") from None
+                raise self.garbled(command, data, "not text") from None
             return text[: -len(self._rterm)] if text.endswith(self._rterm) else text
+
+    def garbled(self, command: str, reply: Any, expected: str = "") -> DriverError:
+        """table.garbled, and the session flushed before the next command: the rest may still come."""
+        self._stale = True
+        return table.garbled(self.role, command, reply, expected)
 
     def _failure(self, command: str, exc: Exception, timeout: float) -> DriverError:
         code = getattr(exc, "error_code", None)
@@ -355,8 +361,7 @@ class ScpiDriver(VisaDriver):
                     if int(code) == 0:
                         break
                 except ValueError:
-                    self._stale = True
-                    raise DriverError(f"{self.role}: garbled reply to 'SYST:ERR?': {entry!r}") from None
+                    raise self.garbled("SYST:ERR?", entry) from None
                 out.append(entry)
         return out
 
@@ -366,8 +371,7 @@ class ScpiDriver(VisaDriver):
         try:
             return float(reply)
         except ValueError:
-            self._stale = True
-            raise DriverError(f"{self.role}: garbled reply to {command!r}: {reply!r}") from None
+            raise self.garbled(command, reply) from None
 
     def numbers(self, command: str) -> list[float]:
         """Query a comma- or semicolon-separated list of numbers."""
@@ -375,5 +379,11 @@ class ScpiDriver(VisaDriver):
         try:
             return [float(x) for x in reply.replace(";", ",").split(",")]
         except ValueError:
-            self._stale = True
-            raise DriverError(f"{self.role}: garbled reply to {command!r}: {reply!r}") from None
+            raise self.garbled(command, reply) from None
+
+    # the hooks of a driver's table rows (drivers/table.py)
+    def table_value(self, row: table.Measured, command: str, args: dict[str, Any]) -> float:
+        return self.number(command)
+
+    def table_command(self, row: table.Commanded, command: str, args: dict[str, Any]) -> None:
+        self.write(command)

@@ -6,8 +6,9 @@ import math
 
 from bringup.driver import DriverError, Param, action, reading
 
-from .sled_console_base import SledConsoleBase
+from .sled_console_base import ECC_FIELD, SledConsoleBase, chip_arg
 from .sled_power import CHIP, CHIP_OR_ALL
+from .table import commanded, flag, measured
 
 SEVERITIES = ("info", "warning", "error", "critical")
 
@@ -15,20 +16,9 @@ SEVERITIES = ("info", "warning", "error", "critical")
 class ChipReadings(SledConsoleBase):
     """Sensors, PLL/boot/health, HBM, stress and the core's voltage and clock."""
 
-    # -- sensors ------------------------------------------------------------------------------------
-    def _sensor(self, chip: int, key: str) -> float:
-        if self.shared_reads is None:
-            return self._num(self._row(f"sensors {chip}"), key, "sensors")
-        # in the runner's tick every chip's interlocks share one `sensors` reply
-        row = next((r for r in self._rows("sensors") if r.get("chip") == str(chip)), None)
-        if row is None:
-            raise DriverError(f"{self.role}: no chip{chip} in the reply to 'sensors'")
-        return self._num(row, key, "sensors")
-
-    @reading("degC", chip=CHIP)
-    def tj(self, chip: int = 0) -> float:
-        """Junction (hotspot) temperature of a chip; NaN from a failed sensor."""
-        return self._sensor(chip, "tj_c")
+    # -- sensors: one field of a chip's `sensors` record each (shared by every chip in a tick) ----------
+    tj = measured("sensors {chip}", "degC", field="tj_c", chip=CHIP,
+                  help="Junction (hotspot) temperature of a chip; NaN from a failed sensor.")
 
     @reading("degC")
     def max_tj(self) -> float:
@@ -50,52 +40,26 @@ class ChipReadings(SledConsoleBase):
         return (f"hottest chip{hot.get('chip')} tj {self._num(hot, 'tj_c', 'sensors'):.1f} degC, "
                 f"throttle reasons {hot.get('throttle', '?')}")
 
-    @reading("degC", chip=CHIP)
-    def hbm_temperature(self, chip: int = 0) -> float:
-        """HBM temperature of a chip (hottest stack)."""
-        return self._sensor(chip, "hbm_c")
-
-    @reading("W", chip=CHIP)
-    def chip_power(self, chip: int = 0) -> float:
-        """Power a chip draws on all its rails."""
-        return self._sensor(chip, "power_w")
-
-    @reading("Hz", chip=CHIP)
-    def core_frequency(self, chip: int = 0) -> float:
-        """Effective core clock (after throttling)."""
-        return self._sensor(chip, "freq_hz")
-
-    @reading("V", chip=CHIP)
-    def core_voltage(self, chip: int = 0) -> float:
-        """VDD_CORE at the die (after the load-line droop): what Vmin searches must read."""
-        return self._sensor(chip, "vdd_core_v")
-
-    @reading("A", chip=CHIP)
-    def core_current(self, chip: int = 0) -> float:
-        """VDD_CORE current."""
-        return self._sensor(chip, "idd_core_a")
-
-    @reading("", chip=CHIP)
-    def throttle_reasons(self, chip: int = 0) -> float:
-        """Throttle-reason mask (NVML's bits: 0x4 SW power cap, 0x8 HW slowdown, 0x20 SW thermal,
-        0x40 HW thermal, 0x80 HW power brake); 0 when running at full clock."""
-        return self._sensor(chip, "throttle")
-
-    @reading("", chip=CHIP, kind=Param(type=str, choices=("correctable", "uncorrectable"), default="uncorrectable"))
-    def sram_errors(self, chip: int = 0, kind: str = "uncorrectable") -> float:
-        """On-die SRAM ECC errors counted since power-on."""
-        return self._sensor(chip, "sram_ce" if kind == "correctable" else "sram_ue")
-
-    @reading("", chip=CHIP)
-    def golden_mismatches(self, chip: int = 0) -> float:
-        """Golden-result mismatches counted by the compare kernel since power-on."""
-        return self._sensor(chip, "mismatches")
+    hbm_temperature = measured("sensors {chip}", "degC", field="hbm_c", chip=CHIP,
+                               help="HBM temperature of a chip (hottest stack).")
+    chip_power = measured("sensors {chip}", "W", field="power_w", chip=CHIP, help="Power a chip draws on all its rails.")
+    core_frequency = measured("sensors {chip}", "Hz", field="freq_hz", chip=CHIP,
+                              help="Effective core clock (after throttling).")
+    core_voltage = measured("sensors {chip}", "V", field="vdd_core_v", chip=CHIP,
+                            help="VDD_CORE at the die (after the load-line droop): what Vmin searches must read.")
+    core_current = measured("sensors {chip}", "A", field="idd_core_a", chip=CHIP, help="VDD_CORE current.")
+    throttle_reasons = measured("sensors {chip}", field="throttle", chip=CHIP, help="""
+        Throttle-reason mask (NVML's bits: 0x4 SW power cap, 0x8 HW slowdown, 0x20 SW thermal,
+        0x40 HW thermal, 0x80 HW power brake); 0 when running at full clock.""")
+    sram_errors = measured("sensors {chip}", field="sram_{kind}", fmt={"kind": ECC_FIELD}, chip=CHIP,
+                           kind=Param(type=str, choices=("correctable", "uncorrectable"), default="uncorrectable"),
+                           help="On-die SRAM ECC errors counted since power-on.")
+    golden_mismatches = measured("sensors {chip}", field="mismatches", chip=CHIP,
+                                 help="Golden-result mismatches counted by the compare kernel since power-on.")
 
     # -- clocks, boot, health -----------------------------------------------------------------------
-    @reading("", chip=CHIP)
-    def pll_locked(self, chip: int = 0) -> float:
-        """1 when the chip's PLL reports lock, else 0."""
-        return 1.0 if self._flag(self._row(f"pll {chip}"), "locked", "pll") else 0.0
+    pll_locked = measured("pll {chip}", field="locked", then=flag, chip=CHIP,
+                          help="1 when the chip's PLL reports lock, else 0.")
 
     @reading("", chip=CHIP)
     def booted(self, chip: int = 0) -> float:
@@ -158,10 +122,8 @@ class ChipReadings(SledConsoleBase):
         """Start the stress workload at a level of activity."""
         self._do(f"stress start {level:g} {kind}{self._chip_arg(chip)}", idempotent=False)
 
-    @action(chip=CHIP_OR_ALL, idempotent=True)
-    def stress_stop(self, chip: int = -1) -> None:
-        """Stop the stress workload (safe to repeat)."""
-        self._do(f"stress stop{self._chip_arg(chip)}", idempotent=True)
+    stress_stop = commanded("stress stop{chip}", fmt={"chip": chip_arg}, chip=CHIP_OR_ALL, idempotent=True,
+                            help="Stop the stress workload (safe to repeat).")
 
     @reading("%", chip=CHIP)
     def stress_level(self, chip: int = 0) -> float:
@@ -180,15 +142,12 @@ class ChipReadings(SledConsoleBase):
             raise DriverError(f"{self.role}: the golden compare reported no chips")
         return float(sum(r.get("passed") != "1" for r in rows))
 
-    @action(voltage=Param("V", low=0.3, high=1.0, help="VDD_CORE setpoint"), chip=CHIP_OR_ALL, idempotent=True)
-    def set_core_voltage(self, voltage: float, chip: int = -1) -> None:
-        """Set VDD_CORE (its OV/UV limits and power-good window follow the command)."""
-        self._do(f"vcore {voltage:.6g}{self._chip_arg(chip)}", idempotent=True)
-
-    @action(frequency=Param("Hz", low=1e8, high=3e9, help="core clock"), chip=CHIP_OR_ALL, idempotent=True)
-    def set_core_frequency(self, frequency: float, chip: int = -1) -> None:
-        """Set the core clock."""
-        self._do(f"freq {frequency:.9g}{self._chip_arg(chip)}", idempotent=True)
+    set_core_voltage = commanded("vcore {voltage:.6g}{chip}", fmt={"chip": chip_arg}, idempotent=True,
+                                 voltage=Param("V", low=0.3, high=1.0, help="VDD_CORE setpoint"), chip=CHIP_OR_ALL,
+                                 help="Set VDD_CORE (its OV/UV limits and power-good window follow the command).")
+    set_core_frequency = commanded("freq {frequency:.9g}{chip}", fmt={"chip": chip_arg}, idempotent=True,
+                                   frequency=Param("Hz", low=1e8, high=3e9, help="core clock"), chip=CHIP_OR_ALL,
+                                   help="Set the core clock.")
 
     # -- the event log ---------------------------------------------------------------------------------
     def events(self, since: float = -math.inf) -> list[tuple[float, str, str]]:

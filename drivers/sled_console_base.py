@@ -29,6 +29,7 @@ from bringup.options import PositiveDuration
 from .console_link import (ActionUnconfirmed, ConsoleGarbled, ConsoleLink, ConsolePortError, ConsoleSilent,
                            Reply)
 from .scpi import resource_lock
+from .table import Commanded, Measured
 
 log = logging.getLogger("bringup.drivers.sled_console")
 log.addHandler(logging.NullHandler())  # a library records; the application decides what to show
@@ -214,6 +215,32 @@ class SledConsoleBase(Driver):
     def _do(self, command: str, *, idempotent: bool = False) -> None:
         self._ask(command, idempotent=idempotent)
 
+    # -- the hooks of the table rows (drivers/table.py) ----------------------------------------------
+    #: per-chip commands whose whole-sled form the runner's tick shares: in a tick, every chip's
+    #: interlocks on `sensors <chip>` read their chip's record of one `sensors` reply
+    SHARED_PER_CHIP: ClassVar[tuple[str, ...]] = ("sensors",)
+
+    def table_value(self, row: Measured, command: str, args: dict[str, Any]) -> float:
+        """A reading row: one field of the command's one record (`pcie status 0` -> `speed_gts`)."""
+        label = row.template.split("{", 1)[0].strip()  # the command's name, as the errors give it
+        base, _, chip = command.rpartition(" ")
+        if self.shared_reads is not None and base in self.SHARED_PER_CHIP and chip.isdigit():
+            record = next((r for r in self._rows(base) if r.get("chip") == chip), None)
+            if record is None:
+                raise DriverError(f"{self.role}: no chip{chip} in the reply to {base!r}")
+        else:
+            record = self._row(command)
+            asked = args.get("chip")
+            if asked is not None and "chip" in record and record["chip"] != str(asked):
+                # a record for another chip is never this chip's value
+                raise DriverError(f"{self.role}: asked for chip{asked}'s {label}, the reply is for chip "
+                                  f"{record['chip']!r}")
+        return self._num(record, row.field_for(args), label)
+
+    def table_command(self, row: Commanded, command: str, args: dict[str, Any]) -> None:
+        """An action row: one command, sent once unless the row says it is safe to repeat."""
+        self._do(command, idempotent=row.idempotent)
+
     def _job(self, command: str) -> list[dict[str, str]]:
         """A long command (PRBS run, HBM training or BIST, golden compare) as a BMC job: start it,
         let its time pass in the runner's watched wait, collect its reply (docs/console.md, jobs).
@@ -249,8 +276,7 @@ class SledConsoleBase(Driver):
 
     @staticmethod
     def _chip_arg(chip: int) -> str:
-        """` <chip>`, or nothing for every chip (-1)."""
-        return "" if chip < 0 else f" {chip}"
+        return chip_arg(chip)
 
     def _wait_for(self, what: str, timeout_s: float, check: Callable[[], str | None]) -> None:
         """Poll `check` (None: done; text: not yet, and why) until done, `timeout_s` of clock time, or the step's end."""
@@ -268,6 +294,14 @@ class SledConsoleBase(Driver):
             if left is not None and left <= 0:
                 raise StepTimeout(f"{self.role}: the step's time ran out waiting for {what}: {state}")
             self.wait(min(self._poll, max(end - self.clock.now(), 0.0)))
+
+
+ECC_FIELD = {"correctable": "ce", "uncorrectable": "ue"}  # how the console names an error counter's kind
+
+
+def chip_arg(chip: int) -> str:
+    """` <chip>`, or nothing for every chip (-1): how a command names its chips."""
+    return "" if chip < 0 else f" {chip}"
 
 
 def _serial_for_url(url: str, **kw: Any) -> Any:

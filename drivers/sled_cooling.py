@@ -12,6 +12,7 @@ import math
 from bringup.driver import DriverError, Param, reading
 
 from .sled_console_base import SledConsoleBase
+from .table import flag, measured
 
 FAN = Param(int, default=0, low=0, high=15, help="fan on the sled (the simulated sled has one per chip)")
 
@@ -22,29 +23,14 @@ class CoolingReadings(SledConsoleBase):
     def _coolant_row(self) -> dict[str, str]:
         return self._row("coolant")
 
-    def _coolant(self, key: str) -> float:
-        return self._num(self._coolant_row(), key, "coolant")
-
-    @reading("L/min")
-    def coolant_flow(self) -> float:
-        """Coolant flow through the sled, from its flow meter (air-cooled: the fans' total airflow).
-        Air is 28.3 L/min per CFM, and the total stays high when one fan stops: watch `cooling_ok`."""
-        return self._coolant("flow_lpm")
-
-    @reading("degC")
-    def coolant_inlet(self) -> float:
-        """Coolant temperature at the sled's inlet (air-cooled: the air the fans draw in)."""
-        return self._coolant("inlet_c")
-
-    @reading("degC")
-    def coolant_outlet(self) -> float:
-        """Coolant temperature at the sled's outlet (air-cooled: the exhaust air)."""
-        return self._coolant("outlet_c")
-
-    @reading("")
-    def leak(self) -> float:
-        """1 when the leak sensor is asserted, else 0."""
-        return 1.0 if self._flag(self._coolant_row(), "leak", "coolant") else 0.0
+    coolant_flow = measured("coolant", "L/min", field="flow_lpm", help="""
+        Coolant flow through the sled, from its flow meter (air-cooled: the fans' total airflow).
+        Air is 28.3 L/min per CFM, and the total stays high when one fan stops: watch `cooling_ok`.""")
+    coolant_inlet = measured("coolant", "degC", field="inlet_c",
+                             help="Coolant temperature at the sled's inlet (air-cooled: the air the fans draw in).")
+    coolant_outlet = measured("coolant", "degC", field="outlet_c",
+                              help="Coolant temperature at the sled's outlet (air-cooled: the exhaust air).")
+    leak = measured("coolant", field="leak", then=flag, help="1 when the leak sensor is asserted, else 0.")
 
     @reading("", fan=FAN)
     def fan_rpm(self, fan: int = 0) -> float:
@@ -70,9 +56,7 @@ class CoolingReadings(SledConsoleBase):
             raise DriverError(f"{self.role}: the reply to 'coolant' has no number for fan {fan} "
                               f"({text!r})") from None
 
-    @reading("")
-    def cooling_ok(self) -> float:
-        """1 when the BMC finds the sled's cooling delivering what it should, else 0 (limit: {low: 1}).
+    cooling_ok = measured("coolant", field="cooling_ok", then=flag, help="""
+        1 when the BMC finds the sled's cooling delivering what it should, else 0 (limit: {low: 1}).
         Liquid: no leak and every chip's flow above the BMC's floor (half of nominal on the simulated
-        sled). Air: every fan above the BMC's rpm floor. The one interlock for either kind of sled."""
-        return 1.0 if self._flag(self._coolant_row(), "cooling_ok", "coolant") else 0.0
+        sled). Air: every fan above the BMC's rpm floor. The one interlock for either kind of sled.""")

@@ -8,10 +8,11 @@ measured junction with the leakage temperature coefficient (`exp(beta * (Tj - id
 
 from __future__ import annotations
 
-from bringup.driver import DriverError, reading
+from bringup.driver import DriverError
 
 from .sled_console_base import SledConsoleBase
 from .sled_power import CHIP
+from .table import measured
 
 
 class FuseReadings(SledConsoleBase):
@@ -24,31 +25,15 @@ class FuseReadings(SledConsoleBase):
             raise DriverError(f"{self.role}: asked for chip{chip}'s fuses, the reply is for chip {row.get('chip')!r}")
         return row
 
-    def _fuse(self, chip: int, key: str) -> float:
-        return self._num(self.fuses(chip), key, f"fuses {chip}")
-
-    @reading("A", chip=CHIP)
-    def fused_iddq(self, chip: int = 0) -> float:
-        """The chip's leakage bin: VDD_CORE quiescent current at `fused_iddq_voltage` and
-        `fused_iddq_temperature`, measured at wafer sort (predicts its leakage within a few %)."""
-        return self._fuse(chip, "iddq_a")
-
-    @reading("V", chip=CHIP)
-    def fused_iddq_voltage(self, chip: int = 0) -> float:
-        """The core voltage the fused IDDQ was measured at."""
-        return self._fuse(chip, "iddq_v")
-
-    @reading("degC", chip=CHIP)
-    def fused_iddq_temperature(self, chip: int = 0) -> float:
-        """The junction temperature the fused IDDQ was measured at."""
-        return self._fuse(chip, "iddq_temp_c")
-
-    @reading("Hz", chip=CHIP)
-    def fused_speed_bin(self, chip: int = 0) -> float:
-        """The speed bin the chip was sorted into (0: slower than every bin)."""
-        return self._fuse(chip, "speed_bin_hz")
-
-    @reading("V", chip=CHIP)
-    def fused_vmin(self, chip: int = 0) -> float:
-        """The Vmin wafer sort characterized at the nominal clock (`fuses` names the clock and temperature)."""
-        return self._fuse(chip, "vmin_v")
+    # one field of the chip's `fuses` record each; a record for another chip is an error (table_value)
+    fused_iddq = measured("fuses {chip}", "A", field="iddq_a", chip=CHIP, help="""
+        The chip's leakage bin: VDD_CORE quiescent current at `fused_iddq_voltage` and
+        `fused_iddq_temperature`, measured at wafer sort (predicts its leakage within a few %).""")
+    fused_iddq_voltage = measured("fuses {chip}", "V", field="iddq_v", chip=CHIP,
+                                  help="The core voltage the fused IDDQ was measured at.")
+    fused_iddq_temperature = measured("fuses {chip}", "degC", field="iddq_temp_c", chip=CHIP,
+                                      help="The junction temperature the fused IDDQ was measured at.")
+    fused_speed_bin = measured("fuses {chip}", "Hz", field="speed_bin_hz", chip=CHIP,
+                               help="The speed bin the chip was sorted into (0: slower than every bin).")
+    fused_vmin = measured("fuses {chip}", "V", field="vmin_v", chip=CHIP, help="""
+        The Vmin wafer sort characterized at the nominal clock (`fuses` names the clock and temperature).""")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from bringup.driver import DriverError, Param, action, reading
 
-from .sled_console_base import SledConsoleBase
+from .sled_console_base import ECC_FIELD, SledConsoleBase
 from .sled_power import CHIP
+from .table import flag, measured
 
 PORT = Param(int, low=0, high=15, help="mesh port")
 LANE = Param(int, default=-1, low=-1, high=63, help="lane, or -1 for the worst lane")
@@ -37,40 +38,21 @@ class LinkReadings(SledConsoleBase):
     def _pcie(self, chip: int) -> dict[str, str]:
         return self._row(f"pcie status {chip}")
 
-    @reading("", chip=CHIP)
-    def pcie_link_up(self, chip: int = 0) -> float:
-        """1 when the PCIe link is up (LTSSM in L0), else 0."""
-        return 1.0 if self._flag(self._pcie(chip), "up", "pcie status") else 0.0
-
-    @reading("GT/s", chip=CHIP)
-    def pcie_speed(self, chip: int = 0) -> float:
-        """Negotiated PCIe speed (0 when the link is down)."""
-        return self._num(self._pcie(chip), "speed_gts", "pcie status")
-
-    @reading("", chip=CHIP)
-    def pcie_width(self, chip: int = 0) -> float:
-        """Negotiated PCIe width in lanes (x16 training as x8 means dead lanes)."""
-        return self._num(self._pcie(chip), "width", "pcie status")
-
-    @reading("GT/s", chip=CHIP)
-    def pcie_capable_speed(self, chip: int = 0) -> float:
-        """The fastest speed both ends support: compare with `pcie_speed`."""
-        return self._num(self._pcie(chip), "capable_gts", "pcie status")
-
-    @reading("", chip=CHIP)
-    def pcie_capable_width(self, chip: int = 0) -> float:
-        """The widest link both ends support: compare with `pcie_width`."""
-        return self._num(self._pcie(chip), "capable_width", "pcie status")
-
-    @reading("", chip=CHIP, kind=Param(type=str, choices=("correctable", "uncorrectable"), default="correctable"))
-    def pcie_aer(self, chip: int = 0, kind: str = "correctable") -> float:
-        """AER error count of the endpoint."""
-        return self._num(self._pcie(chip), "aer_ce" if kind == "correctable" else "aer_ue", "pcie status")
-
-    @reading("", chip=CHIP)
-    def pcie_link_downs(self, chip: int = 0) -> float:
-        """How many times the link went down since training (a flapping link keeps counting)."""
-        return self._num(self._pcie(chip), "link_down", "pcie status")
+    pcie_link_up = measured("pcie status {chip}", field="up", then=flag, chip=CHIP,
+                            help="1 when the PCIe link is up (LTSSM in L0), else 0.")
+    pcie_speed = measured("pcie status {chip}", "GT/s", field="speed_gts", chip=CHIP,
+                          help="Negotiated PCIe speed (0 when the link is down).")
+    pcie_width = measured("pcie status {chip}", field="width", chip=CHIP,
+                          help="Negotiated PCIe width in lanes (x16 training as x8 means dead lanes).")
+    pcie_capable_speed = measured("pcie status {chip}", "GT/s", field="capable_gts", chip=CHIP,
+                                  help="The fastest speed both ends support: compare with `pcie_speed`.")
+    pcie_capable_width = measured("pcie status {chip}", field="capable_width", chip=CHIP,
+                                  help="The widest link both ends support: compare with `pcie_width`.")
+    pcie_aer = measured("pcie status {chip}", field="aer_{kind}", fmt={"kind": ECC_FIELD}, chip=CHIP,
+                        kind=Param(type=str, choices=("correctable", "uncorrectable"), default="correctable"),
+                        help="AER error count of the endpoint.")
+    pcie_link_downs = measured("pcie status {chip}", field="link_down", chip=CHIP,
+                               help="How many times the link went down since training (a flapping link keeps counting).")
 
     def _worst_margin(self, command: str, axis: str) -> float:
         key, _ = AXES[axis]
@@ -103,27 +85,15 @@ class LinkReadings(SledConsoleBase):
     def _mesh(self, chip: int, port: int) -> dict[str, str]:
         return self._row(f"mesh status {chip} {port}")
 
-    @reading("", port=PORT, chip=CHIP)
-    def mesh_port_up(self, port: int, chip: int = 0) -> float:
-        """1 when a mesh port is up, else 0."""
-        return 1.0 if self._flag(self._mesh(chip, port), "up", "mesh status") else 0.0
-
-    @reading("", port=PORT, chip=CHIP)
-    def mesh_lanes_up(self, port: int, chip: int = 0) -> float:
-        """How many lanes of a mesh port carry traffic."""
-        return self._num(self._mesh(chip, port), "lanes_up", "mesh status")
-
-    @reading("", port=PORT, chip=CHIP, kind=Param(type=str, choices=("corrected", "uncorrectable"),
-                                                  default="uncorrectable"))
-    def mesh_fec(self, port: int, chip: int = 0, kind: str = "uncorrectable") -> float:
-        """RS-FEC codeword counter of a port: corrected, or uncorrectable (which is data lost)."""
-        return self._num(self._mesh(chip, port), "fec_corrected" if kind == "corrected" else "fec_uncorrectable",
-                         "mesh status")
-
-    @reading("", port=PORT, chip=CHIP)
-    def mesh_flaps(self, port: int, chip: int = 0) -> float:
-        """How many times a port lost lock and retrained."""
-        return self._num(self._mesh(chip, port), "flaps", "mesh status")
+    mesh_port_up = measured("mesh status {chip} {port}", field="up", then=flag, port=PORT, chip=CHIP,
+                            help="1 when a mesh port is up, else 0.")
+    mesh_lanes_up = measured("mesh status {chip} {port}", field="lanes_up", port=PORT, chip=CHIP,
+                             help="How many lanes of a mesh port carry traffic.")
+    mesh_fec = measured("mesh status {chip} {port}", field="fec_{kind}", port=PORT, chip=CHIP,
+                        kind=Param(type=str, choices=("corrected", "uncorrectable"), default="uncorrectable"),
+                        help="RS-FEC codeword counter of a port: corrected, or uncorrectable (which is data lost).")
+    mesh_flaps = measured("mesh status {chip} {port}", field="flaps", port=PORT, chip=CHIP,
+                          help="How many times a port lost lock and retrained.")
 
     @reading("", port=PORT, chip=CHIP, lane=LANE)
     def mesh_pre_fec_ber(self, port: int, chip: int = 0, lane: int = -1) -> float:

@@ -14,6 +14,7 @@ from bringup.driver import DriverError, Param, action, reading
 
 from . import pmbus_codec as pm
 from .sled_console_base import SledConsoleBase
+from .table import measured
 
 RAILS = ("VDD_CORE", "VDD_SRAM", "AVDD_PLL", "SERDES_AVDD", "SERDES_AVTT", "HBM_VPP", "HBM_VDD", "HBM_VDDQ", "VDDIO")
 RAIL = Param(type=str, choices=RAILS, help="rail name")
@@ -241,17 +242,6 @@ class PowerControl(SledConsoleBase):
                 self._do(f"pmbus {c} {name} write 0x{pm.CLEAR_FAULTS:02X}", idempotent=True)
 
     # -- the sled's input -------------------------------------------------------------------------------
-    @reading("V")
-    def input_voltage(self) -> float:
-        """Voltage at the sled's input (its hot-swap controller)."""
-        return self._num(self._row("input"), "vin_v", "input")
-
-    @reading("A")
-    def input_current(self) -> float:
-        """Current the sled draws at its input."""
-        return self._num(self._row("input"), "iin_a", "input")
-
-    @reading("W")
-    def input_power(self) -> float:
-        """Power the sled draws at its input."""
-        return self._num(self._row("input"), "pin_w", "input")
+    input_voltage = measured("input", "V", field="vin_v", help="Voltage at the sled's input (its hot-swap controller).")
+    input_current = measured("input", "A", field="iin_a", help="Current the sled draws at its input.")
+    input_power = measured("input", "W", field="pin_w", help="Power the sled draws at its input.")

@@ -7,6 +7,8 @@ Lines end with LF (CR, CRLF and LFCR are accepted too); each line is one program
 its reply, if it has one, goes back with the instrument's terminator. Several clients may
 connect at once; they share the instrument, one message at a time.
 
+`twins()` names the simulated instrument that stands in for each bench driver.
+
 Two faults a test or the lab's fault injector can put on the wire:
 `unplug()` closes the listener and every connection, as a powered-off instrument or a pulled
 cable does; `freeze()` keeps connections open but reads and drops every message, as a hung
@@ -18,6 +20,18 @@ from __future__ import annotations
 import socket
 import threading
 from typing import Any, Protocol
+
+
+def twins() -> dict[str, type]:
+    """The simulated twin of every bench instrument driver, by the driver's short name: what a
+    test or a lab serves in the real instrument's place (each takes the lab's clock first)."""
+    from .sim_chiller import SimLaudaIntegralXT
+    from .sim_dmm import SimK34461A
+    from .sim_n5700 import SimN5700
+    from .sim_psu import SimE36312A
+
+    return {"keysight.e36312a": SimE36312A, "keysight.34461a": SimK34461A, "keysight.n5700": SimN5700,
+            "lauda.integral_xt": SimLaudaIntegralXT}
 
 
 class Instrument(Protocol):

@@ -61,6 +61,13 @@ def test_a_write_answered_by_anything_but_ok_is_garbled_not_done():
         d.stop()
 
 
+def test_a_reading_answered_by_anything_but_a_number_names_the_unit_the_command_and_the_reply():
+    d, t = cdu([(b"IN_PV_07\r\n", b"6.0?\r\n"), (b"IN_PV_07\r\n", b"6.01\r\n")])
+    with pytest.raises(DriverError, match="cdu: garbled reply to 'IN_PV_07': '6.0\\?'"):
+        d.flow()
+    assert d.flow() == 6.01  # the next reading is the next reply: nothing is left out of step
+
+
 def test_on_an_rs485_bus_commands_and_replies_carry_the_units_address():
     d, t = cdu([(b"A015_IN_PV_00\r\n", b"A015_25.00\r\n"), (b"A015_IN_PV_00\r\n", b"A016_25.00\r\n")],
                opening=[(b"A015_TYPE\r\n", b"A015_XT\r\n"), (b"A015_VERSION_R\r\n", b"A015_V3.39\r\n")], address=15)
