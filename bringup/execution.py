@@ -43,7 +43,6 @@ class Execution:
     next_monitor_due: float = math.inf
     telemetry_every: float = math.inf  # seconds of run clock between telemetry samples
     next_telemetry_due: float = math.inf
-    plans: dict[int, Any] = field(default_factory=dict)  # id(step) -> MeasurePlan or a compute's unit, from validation
     in_tick: bool = False  # reading interlocks or telemetry now: their own waits are plain sleeps
     # verdicts other than PASS recorded so far, gates and characterization data alike, and the
     # latest one's message: a sweep runs its `recover` steps after a point that added any

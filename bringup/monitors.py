@@ -15,6 +15,7 @@ from . import binding
 from .driver import DriverError
 from .procedure import Monitor
 from .verdict import FAIL, PASS, UNKNOWN, describe_limits, judge
+from .store.records import Measurement
 
 if TYPE_CHECKING:
     from .execution import Execution
@@ -174,9 +175,11 @@ def _check(il: Interlock, ex: "Execution", now: float) -> None:
         _closest(il, value, now)
         why = (f"interlock {il.name} = {value:.6g} {il.unit} outside {describe_limits(il.low, il.high, il.unit)}")
     why += _driver_says(il, ex, now)
-    ex.store.measurement(ex.run_id, "monitors/" + il.name, il.name, None if math.isnan(value) else value, il.unit,
-                         il.low, il.high, FAIL if verdict == FAIL else UNKNOWN, now, None,
-                         ex.identities.get(il.role), ex.dut, why)
+    ex.store.measurement(Measurement(run_id=ex.run_id, path="monitors/" + il.name, name=il.name,
+                                     value=None if math.isnan(value) else value, unit=il.unit, low=il.low,
+                                     high=il.high, verdict=FAIL if verdict == FAIL else UNKNOWN, t=now, coords=None,
+                                     instrument=ex.identities.get(il.role), dut=ex.dut, message=why,
+                                     step_id=f"monitors/{ex.interlocks.index(il) + 1}"))  # the plan's id
     ex.report("measurement", {"path": "monitors/" + il.name, "name": il.name, "value": value, "unit": il.unit,
                               "low": il.low, "high": il.high, "verdict": verdict if verdict == FAIL else UNKNOWN,
                               "coords": None, "message": why})

@@ -11,6 +11,7 @@ from typing import Any
 from . import binding
 from .execution import Execution
 from .verdict import PASS, UNKNOWN, describe_limits, judge
+from .store.records import Measurement
 
 DEFAULT_STEP_TIMEOUT = 60.0  # seconds; a driver call with no declared timeout still cannot hang forever
 
@@ -41,10 +42,11 @@ class Frame:
 
 
 
-def record(ex: Execution, frame: Frame, label: str, value: float, unit_symbol: str, low: float | None,
-            high: float | None, t: float, instrument: str | None, message: str | None, gate: bool,
-            attempt: int = 1, attempts: int = 1) -> None:
-    """Judge a value, store it, and raise StepFailed when it is a gate that did not pass."""
+def record(ex: Execution, frame: Frame, step_id: str, label: str, value: float, unit_symbol: str,
+           low: float | None, high: float | None, t: float, instrument: str | None, message: str | None, gate: bool,
+           attempt: int = 1, attempts: int = 1) -> None:
+    """Judge a value, store it under the plan step that took it (and its attempt), and raise
+    StepFailed when it is a gate that did not pass."""
     verdict = judge(value, low, high)
     if verdict != PASS:
         if message is None:
@@ -56,8 +58,10 @@ def record(ex: Execution, frame: Frame, label: str, value: float, unit_symbol: s
             message = f"{message} (attempt {attempt} of {attempts})"
         ex.not_passed, ex.not_passed_message = ex.not_passed + 1, message
     coords = frame.coords or None
-    ex.store.measurement(ex.run_id, frame.path, label, None if value != value else value, unit_symbol, low, high,
-                         verdict, t, coords, instrument, ex.dut, message, gate=gate)
+    ex.store.measurement(Measurement(run_id=ex.run_id, path=frame.path, name=label,
+                                     value=None if value != value else value, unit=unit_symbol, low=low, high=high,
+                                     verdict=verdict, t=t, coords=coords, instrument=instrument, dut=ex.dut,
+                                     message=message, gate=gate, step_id=step_id, attempt=attempt))
     if ex.reporter is not None:
         ex.report("measurement", {"path": frame.path, "name": label, "value": value, "unit": unit_symbol, "low": low,
                                   "high": high, "verdict": verdict, "coords": coords, "message": message,
@@ -98,9 +102,10 @@ def _arg(v: Any) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def step_failed(ex: Execution, frame: Frame, kind: str, label: str, started: float, outcome: str, verdict: str,
-                 message: str, attempt: int) -> None:
-    ex.store.step(ex.run_id, f"{frame.path}/{label}", kind, started, ex.clock.now(), outcome, message, attempt)
+def step_failed(ex: Execution, frame: Frame, step_id: str, kind: str, label: str, started: float, outcome: str,
+                verdict: str, message: str, attempt: int) -> None:
+    ex.store.step(ex.run_id, f"{frame.path}/{label}", kind, started, ex.clock.now(), outcome, message, attempt,
+                  step_id=step_id)
     ex.event("step", message, severity="error")
     ex.not_passed, ex.not_passed_message = ex.not_passed + 1, message
     raise StepFailed(verdict, message)

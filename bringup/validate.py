@@ -10,7 +10,7 @@ import hashlib
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -19,9 +19,10 @@ from .phase_order import topological
 from .procedure_file import load_procedure
 from .check_characterization import CharacterizationChecks
 from .driver import ActionSpec, guardrail_violation
-from .plan import plan_measure
-from .procedure import (ComputeStep, DoStep, ForEachStep, Limit, MeasureStep, Procedure, SearchStep, SoakStep,
-                        SweepRange, SweepStep, Value, WaitStep, WaitUntilStep)
+from .plan import Plan, kind_of
+from .plan_compile import compile_plan
+from .procedure import (DoStep, ForEachStep, Limit, MeasureStep, Procedure, SoakStep, SweepRange, SweepStep, Value,
+                        WaitStep, WaitUntilStep)
 from .source import Document, InvalidInput, Loc, Problem
 from .station import Station
 from .units import DIMENSIONLESS, Quantity, UnitError, expect_reference, parse_expect, parse_quantity, unit
@@ -39,7 +40,7 @@ class Checked:
     parameters: dict[str, Any]
     sha256: str
     order: list[str] = field(default_factory=list)  # phases in dependency order
-    plans: dict[int, Any] = field(default_factory=dict)  # id(step) -> a measure's plan, a compute's unit
+    plan: Plan | None = None  # the compiled plan the runner walks (plan.py)
 
 
 # -- semantics -----------------------------------------------------------------------------------
@@ -48,7 +49,7 @@ class _Checker(CharacterizationChecks):
         self.proc, self.doc, self.station = proc, doc, station
         self.problems: list[Problem] = []
         self.params = self._parameters(overrides)
-        self.plans: dict[int, Any] = {}  # measure steps' plans; compute steps' units
+        self.units: dict[Loc, str] = {}  # each compute step's unit, by its place in the file, for the plan
         self.extremes: dict[int, Any] = {}  # a loop axis's smallest and largest value (binding.representatives)
 
     def fail(self, loc: Loc, message: str, hint: str = "", key: bool = False) -> None:
@@ -188,79 +189,82 @@ class _Checker(CharacterizationChecks):
         if as_ is not None and safe:
             self.fail(loc + ("as",), "the safe state names no values", "remove 'as:'")
         self.value(step.timeout, "time", loc + ("timeout",), scope, "timeout")
-        if isinstance(step, DoStep):
-            found = self.spec(step.do, "action", loc + ("do",))
-            if found:
-                self.args(found[0], found[1], step.with_, loc, scope)
-        elif isinstance(step, MeasureStep):
-            found = self.spec(step.measure, "reading", loc + ("measure",))
-            if found:
-                self.args(found[0], found[1], step.with_, loc, scope)
-                self.limit(step.limit, found[1].unit or "", loc + ("limit",), scope)
-                if step.expect is not None:
-                    ref = expect_reference(step.expect)
-                    if ref is not None and not isinstance(self.params.get(ref), Quantity):
-                        self.fail(loc + ("expect",), f"expect '{step.expect}': '{ref}' is not a parameter with a unit",
-                                  "name a parameter such as vdd_core: 0.75 V, or use 'limit' with loop variables")
-                        return
-                    try:
-                        nominal = parse_expect(step.expect, self.params.get(ref) if ref else None)[0]
-                    except UnitError as exc:
-                        self.fail(loc + ("expect",), str(exc))
-                        return
-                    want = unit(found[1].unit).dimension if found[1].unit else "number"
-                    if nominal.dimension != want and not (want == "number" and nominal.unit is DIMENSIONLESS):
-                        self.fail(loc + ("expect",), f"expect '{step.expect}' is a {nominal.dimension}, but "
-                                                     f"{step.measure} reads a {want} ({found[1].unit or 'no unit'})")
-                        return
-                if not self.problems:
-                    self.plans[id(step)] = plan_measure(step, found[1], self.params)
-                if step.as_ is not None:
-                    return step.as_, unit(found[1].unit).dimension if found[1].unit else "number"
-        elif isinstance(step, ComputeStep):
-            return self.compute(step, loc, scope, safe)
-        elif isinstance(step, SearchStep):
-            return self.search(step, loc, scope, safe)
-        elif isinstance(step, WaitStep):
-            self.value(step.wait, "time", loc + ("wait",), scope, "wait")
-        elif isinstance(step, WaitUntilStep):
-            c = step.wait_until
-            self.value(c.timeout, "time", loc + ("wait_until", "timeout"), scope, "timeout")
-            self.value(c.poll, "time", loc + ("wait_until", "poll"), scope, "poll")
-            self.condition(c.condition, loc + ("wait_until", "condition"), scope)
-        elif isinstance(step, ForEachStep):
-            if safe:
-                self.fail(loc, "the safe state runs plain steps in order: no loops", "list the steps out")
-            inner = dict(scope)
-            for name, values in step.for_each.items():
-                if not values:
-                    self.fail(loc + ("for_each", name), f"for_each '{name}' has no values")
-                inner[name] = binding.literal_axis(values) or [0]
-            self.steps(step.steps, loc + ("steps",), inner)
-        elif isinstance(step, SweepStep):
-            inner = dict(scope)
-            for name, axis in step.sweep.items():
-                aloc = loc + ("sweep", name)
-                if isinstance(axis, SweepRange):
-                    points = self.range_points(axis, aloc, scope)
-                else:
-                    points = binding.literal_axis(axis)
-                    dims = {p.dimension for p in points if isinstance(p, Quantity)}
-                    if len(dims) > 1:
-                        self.fail(aloc, f"sweep axis '{name}' mixes {', '.join(sorted(dims))}")
-                if not points and not isinstance(axis, SweepRange):  # a bad range is reported already
-                    self.fail(aloc, f"sweep axis '{name}' has no points")
-                inner[name] = points or [0]
-            self.steps(step.steps, loc + ("steps",), inner)
-            self.steps(step.recover, loc + ("recover",), inner)
-        elif isinstance(step, SoakStep):
-            if safe:
-                self.fail(loc, "the safe state cannot soak", "use 'wait'")
-            self.value(step.soak.duration, "time", loc + ("soak", "duration"), scope, "soak duration")
-            self.value(step.soak.every, "time", loc + ("soak", "every"), scope, "soak interval")
-            inner = {**scope, "t": [Quantity(0.0, unit("s"))]}
-            self.steps(step.steps, loc + ("steps",), inner)
+        return _CHECKS[kind_of(step)](self, step, loc, scope, safe)
+
+    def do(self, step: DoStep, loc: Loc, scope: dict[str, list[Any]], safe: bool) -> None:
+        found = self.spec(step.do, "action", loc + ("do",))
+        if found:
+            self.args(found[0], found[1], step.with_, loc, scope)
+
+    def measure(self, step: MeasureStep, loc: Loc, scope: dict[str, list[Any]], safe: bool) -> tuple[str, str] | None:
+        found = self.spec(step.measure, "reading", loc + ("measure",))
+        if not found:
+            return None
+        self.args(found[0], found[1], step.with_, loc, scope)
+        self.limit(step.limit, found[1].unit or "", loc + ("limit",), scope)
+        if step.expect is not None:
+            ref = expect_reference(step.expect)
+            if ref is not None and not isinstance(self.params.get(ref), Quantity):
+                self.fail(loc + ("expect",), f"expect '{step.expect}': '{ref}' is not a parameter with a unit",
+                          "name a parameter such as vdd_core: 0.75 V, or use 'limit' with loop variables")
+                return None
+            try:
+                nominal = parse_expect(step.expect, self.params.get(ref) if ref else None)[0]
+            except UnitError as exc:
+                self.fail(loc + ("expect",), str(exc))
+                return None
+            want = unit(found[1].unit).dimension if found[1].unit else "number"
+            if nominal.dimension != want and not (want == "number" and nominal.unit is DIMENSIONLESS):
+                self.fail(loc + ("expect",), f"expect '{step.expect}' is a {nominal.dimension}, but "
+                                             f"{step.measure} reads a {want} ({found[1].unit or 'no unit'})")
+                return None
+        if step.as_ is not None:
+            return step.as_, unit(found[1].unit).dimension if found[1].unit else "number"
         return None
+
+    def wait(self, step: WaitStep, loc: Loc, scope: dict[str, list[Any]], safe: bool) -> None:
+        self.value(step.wait, "time", loc + ("wait",), scope, "wait")
+
+    def wait_until(self, step: WaitUntilStep, loc: Loc, scope: dict[str, list[Any]], safe: bool) -> None:
+        c = step.wait_until
+        self.value(c.timeout, "time", loc + ("wait_until", "timeout"), scope, "timeout")
+        self.value(c.poll, "time", loc + ("wait_until", "poll"), scope, "poll")
+        self.condition(c.condition, loc + ("wait_until", "condition"), scope)
+
+    def for_each(self, step: ForEachStep, loc: Loc, scope: dict[str, list[Any]], safe: bool) -> None:
+        if safe:
+            self.fail(loc, "the safe state runs plain steps in order: no loops", "list the steps out")
+        inner = dict(scope)
+        for name, values in step.for_each.items():
+            if not values:
+                self.fail(loc + ("for_each", name), f"for_each '{name}' has no values")
+            inner[name] = binding.literal_axis(values) or [0]
+        self.steps(step.steps, loc + ("steps",), inner)
+
+    def sweep(self, step: SweepStep, loc: Loc, scope: dict[str, list[Any]], safe: bool) -> None:
+        inner = dict(scope)
+        for name, axis in step.sweep.items():
+            aloc = loc + ("sweep", name)
+            if isinstance(axis, SweepRange):
+                points = self.range_points(axis, aloc, scope)
+            else:
+                points = binding.literal_axis(axis)
+                dims = {p.dimension for p in points if isinstance(p, Quantity)}
+                if len(dims) > 1:
+                    self.fail(aloc, f"sweep axis '{name}' mixes {', '.join(sorted(dims))}")
+            if not points and not isinstance(axis, SweepRange):  # a bad range is reported already
+                self.fail(aloc, f"sweep axis '{name}' has no points")
+            inner[name] = points or [0]
+        self.steps(step.steps, loc + ("steps",), inner)
+        self.steps(step.recover, loc + ("recover",), inner)
+
+    def soak(self, step: SoakStep, loc: Loc, scope: dict[str, list[Any]], safe: bool) -> None:
+        if safe:
+            self.fail(loc, "the safe state cannot soak", "use 'wait'")
+        self.value(step.soak.duration, "time", loc + ("soak", "duration"), scope, "soak duration")
+        self.value(step.soak.every, "time", loc + ("soak", "every"), scope, "soak interval")
+        inner = {**scope, "t": [Quantity(0.0, unit("s"))]}
+        self.steps(step.steps, loc + ("steps",), inner)
 
     def range_points(self, axis: SweepRange, loc: Loc, scope: dict[str, list[Any]]) -> list[Any]:
         dims = []
@@ -347,6 +351,14 @@ class _Checker(CharacterizationChecks):
         return order
 
 
+# one check per step kind (plan.KINDS names them); each returns the value a step names with `as:`
+_CHECKS: dict[str, Callable[..., tuple[str, str] | None]] = {
+    "do": _Checker.do, "measure": _Checker.measure, "compute": _Checker.compute, "search": _Checker.search,
+    "wait": _Checker.wait, "wait_until": _Checker.wait_until, "for_each": _Checker.for_each,
+    "sweep": _Checker.sweep, "soak": _Checker.soak,
+}
+
+
 def _unit_for(dim: str) -> str:
     return {"voltage": "V", "current": "A", "temperature": "degC", "time": "s", "flow": "L/min", "power": "W",
             "frequency": "Hz"}.get(dim, "")
@@ -375,7 +387,8 @@ def check(proc: Procedure, doc: Document, station: Station, overrides: dict[str,
         c.fail(loc, message, hint)
     if c.problems:
         raise InvalidInput(c.problems)
-    return Checked(proc, doc, station, c.params, hashlib.sha256(doc.text.encode()).hexdigest(), order, c.plans)
+    plan = compile_plan(proc, station, c.params, order, c.units)
+    return Checked(proc, doc, station, c.params, hashlib.sha256(doc.text.encode()).hexdigest(), order, plan)
 
 
 def validate(procedure_path: str | Path, station: Station, overrides: dict[str, str] | None = None) -> Checked:

@@ -9,6 +9,7 @@ import pytest
 
 from bringup.store import (SCHEMA_VERSION, NotAStore, SchemaTooNew, Store, StoreReader)
 from bringup.store.schema import APPLICATION_ID, MIGRATIONS, migrate
+from bringup.store import Measurement
 
 RUN = dict(procedure="p", version="1", procedure_path="p.yaml", procedure_sha256="0", dut="SN1",
            station="sim", parameters={}, meta={}, clock="sim")
@@ -27,7 +28,8 @@ def test_empty_file_is_migrated_and_reopening_changes_nothing(tmp_path):
     path.touch()  # an empty file is an empty SQLite database
     with Store(path) as store:
         run = store.begin_run(**RUN)
-        store.measurement(run, "p/0", "v", 1.0, "V", None, None, "FAIL", 1.0)
+        store.measurement(Measurement(run_id=run, path="p/0", name="v", value=1.0, unit="V", low=None, high=None,
+                                      verdict="FAIL", t=1.0))
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
