@@ -150,7 +150,8 @@ class Runner:
             ex.report("phase", {"phase": phase.id, "state": "running", "attempt": attempt})
             declared = phase.phase.timeout
             timeout = binding.evaluate(declared, ex.parameters) if declared is not None else None
-            frame = Frame(phase.id, phase.id, dict(ex.parameters), {}, start + timeout if timeout else None, [])
+            frame = Frame(phase.id, phase.id, dict(ex.parameters), {}, start + timeout if timeout else None, [],
+                          phase_attempt=attempt)
             reason = None
             try:
                 run_steps(ex, phase.steps, frame)

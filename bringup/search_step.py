@@ -55,7 +55,8 @@ def run_search(ex: Execution, node: PlanStep, frame: Frame, deadline: float | No
             scope = {**frame.scope, s.param: point}
             for repeat in range(1, s.repeats + 1):
                 coords = {**frame.coords, s.param: str(point), "repeat": repeat}
-                probe = Frame(frame.phase, frame.path, scope, coords, deadline, [], gate=False)
+                probe = Frame(frame.phase, frame.path, scope, coords, deadline, [], gate=False,
+                              phase_attempt=frame.phase_attempt)
                 try:
                     run_steps(ex, node.steps, probe)
                 except StepFailed:
@@ -78,14 +79,14 @@ def run_search(ex: Execution, node: PlanStep, frame: Frame, deadline: float | No
              + (f"; first failure at {failed_at}" if failed_at else f"; no failure down to {points[-1]}"),
              data={"result": None if passing is None else result, "unit": u, "failed_at": failed_at})
     ex.store.step(ex.run_id, f"{frame.path}/{label}", "search", started, ex.clock.now(), "ok", None, 1,
-                  step_id=node.id)
+                  step_id=node.id, phase_attempt=frame.phase_attempt)
     if passing is None:  # FAIL, not UNKNOWN: the checks ran and failed even at the passing point
         message = f"{where(label, frame.coords)}: no passing point: the checks failed already at {failed_at}"
         ex.not_passed, ex.not_passed_message = ex.not_passed + 1, message
         ex.store.measurement(Measurement(run_id=ex.run_id, path=frame.path, name=label, value=None, unit=u, low=low,
                                          high=high, verdict=FAIL, t=ex.clock.now(), coords=frame.coords or None,
                                          instrument=None, dut=ex.dut, message=message, gate=frame.gate,
-                                         step_id=node.id))
+                                         step_id=node.id, phase_attempt=frame.phase_attempt))
         if frame.gate:
             raise StepFailed(FAIL, message)
         return
@@ -101,4 +102,5 @@ def _restore(ex: Execution, frame: Frame, step_id: str, role: str, action: str, 
         ex.call(role, action, {**fixed, param: value}, ex.clock.now() + DEFAULT_STEP_TIMEOUT)
     except DriverError as exc:
         step_failed(ex, frame, step_id, "do", label, started, "error", FAIL, f"{label}: {exc}", 1)
-    ex.store.step(ex.run_id, f"{frame.path}/{label}", "do", started, ex.clock.now(), "ok", None, 1, step_id=step_id)
+    ex.store.step(ex.run_id, f"{frame.path}/{label}", "do", started, ex.clock.now(), "ok", None, 1, step_id=step_id,
+                  phase_attempt=frame.phase_attempt)

@@ -39,6 +39,7 @@ class Frame:
     deadline: float | None
     verdicts: list[str]
     gate: bool = True  # False inside a search: its probes are data, their failures are its signal
+    phase_attempt: int = 1  # which run of the phase (`retries:`), for the record
 
 
 
@@ -61,7 +62,8 @@ def record(ex: Execution, frame: Frame, step_id: str, label: str, value: float, 
     ex.store.measurement(Measurement(run_id=ex.run_id, path=frame.path, name=label,
                                      value=None if value != value else value, unit=unit_symbol, low=low, high=high,
                                      verdict=verdict, t=t, coords=coords, instrument=instrument, dut=ex.dut,
-                                     message=message, gate=gate, step_id=step_id, attempt=attempt))
+                                     message=message, gate=gate, step_id=step_id, attempt=attempt,
+                                     phase_attempt=frame.phase_attempt))
     if ex.reporter is not None:
         ex.report("measurement", {"path": frame.path, "name": label, "value": value, "unit": unit_symbol, "low": low,
                                   "high": high, "verdict": verdict, "coords": coords, "message": message,
@@ -105,7 +107,7 @@ def _arg(v: Any) -> str:
 def step_failed(ex: Execution, frame: Frame, step_id: str, kind: str, label: str, started: float, outcome: str,
                 verdict: str, message: str, attempt: int) -> None:
     ex.store.step(ex.run_id, f"{frame.path}/{label}", kind, started, ex.clock.now(), outcome, message, attempt,
-                  step_id=step_id)
+                  step_id=step_id, phase_attempt=frame.phase_attempt)
     ex.event("step", message, severity="error")
     ex.not_passed, ex.not_passed_message = ex.not_passed + 1, message
     raise StepFailed(verdict, message)

@@ -157,7 +157,7 @@ def _timed(ex: Execution, frame: Frame, step_id: str, kind: str, label: str, dea
         step_failed(ex, frame, step_id, kind, label, started, "error", FAIL, f"{label}: {exc}", attempt)
     else:
         ex.store.step(ex.run_id, f"{frame.path}/{label}", kind, started, ex.clock.now(), "ok", None, attempt,
-                      step_id=step_id)
+                      step_id=step_id, phase_attempt=frame.phase_attempt)
 
 
 def _wait_until(ex: Execution, node: PlanStep, frame: Frame, deadline: float | None, attempt: int,
@@ -184,7 +184,7 @@ def _wait_until(ex: Execution, node: PlanStep, frame: Frame, deadline: float | N
         try:
             if predicate():
                 ex.store.step(ex.run_id, f"{frame.path}/{label}", "wait_until", started, ex.clock.now(), "ok", None,
-                              attempt, step_id=node.id)
+                              attempt, step_id=node.id, phase_attempt=frame.phase_attempt)
                 return
             last_error.clear()
         except StepTimeout:
@@ -227,16 +227,17 @@ def _loop(ex: Execution, node: PlanStep, frame: Frame, names: list[str], axes: l
             scope = {**frame.scope, **dict(zip(names, point))}
             coords = {**frame.coords, **{n: (str(v) if isinstance(v, Quantity) else v) for n, v in zip(names, point)}}
             before = ex.not_passed
-            run_steps(ex, node.steps, Frame(frame.phase, frame.path, scope, coords, frame.deadline, frame.verdicts))
+            inner = Frame(frame.phase, frame.path, scope, coords, frame.deadline, frame.verdicts,
+                          phase_attempt=frame.phase_attempt)
+            run_steps(ex, node.steps, inner)
             if node.recover and ex.not_passed != before:
-                _recover(ex, node, Frame(frame.phase, frame.path, scope, coords, frame.deadline, frame.verdicts),
-                         label, ex.not_passed - before)
+                _recover(ex, node, inner, label, ex.not_passed - before)
     except StepFailed:
         outcome = "error"
         raise
     finally:
         ex.store.step(ex.run_id, f"{frame.path}/{label}", "loop", started, ex.clock.now(), outcome, None, 1,
-                      step_id=node.id)
+                      step_id=node.id, phase_attempt=frame.phase_attempt)
 
 
 def _recover(ex: Execution, node: PlanStep, frame: Frame, label: str, failed: int) -> None:
@@ -267,9 +268,11 @@ def _soak(ex: Execution, node: PlanStep, frame: Frame, deadline: float | None, a
         scope = {**frame.scope, "t": Quantity(elapsed, unit("s"))}
         coords = {**frame.coords, "t": _hms(k * every)}
         ex.report("progress", {"path": frame.path, "done": elapsed, "total": duration})
-        run_steps(ex, node.steps, Frame(frame.phase, frame.path, scope, coords, deadline, frame.verdicts))
+        run_steps(ex, node.steps, Frame(frame.phase, frame.path, scope, coords, deadline, frame.verdicts,
+                                        phase_attempt=frame.phase_attempt))
         ex.wait(max(0.0, start + min((k + 1) * every, duration) - ex.clock.now()), deadline)
-    ex.store.step(ex.run_id, f"{frame.path}/{label}", "soak", start, ex.clock.now(), "ok", None, 1, step_id=node.id)
+    ex.store.step(ex.run_id, f"{frame.path}/{label}", "soak", start, ex.clock.now(), "ok", None, 1, step_id=node.id,
+                  phase_attempt=frame.phase_attempt)
 
 
 def _search(ex: Execution, node: PlanStep, frame: Frame, deadline: float | None, attempt: int, attempts: int) -> None:

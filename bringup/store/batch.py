@@ -120,12 +120,12 @@ _UPSERT_PHASE = f"""INSERT INTO phases (run_id, phase_id, ord, state, verdict, r
         ended_t = CASE WHEN excluded.state = 'running' THEN NULL
                        ELSE COALESCE(excluded.ended_t, ended_t) END"""
 
-_INSERT_STEP = """INSERT INTO steps (run_id, path, kind, started_t, ended_t, outcome, message, attempt, step_id)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+_INSERT_STEP = """INSERT INTO steps (run_id, path, kind, started_t, ended_t, outcome, message, attempt, step_id,
+    phase_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 _INSERT_MEASUREMENT = """INSERT INTO measurements (run_id, path, name, value, unit, low, high, verdict,
-    t, coords, instrument, dut, message, gate, step_id, attempt)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    t, coords, instrument, dut, message, gate, step_id, attempt, phase_attempt)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 _INSERT_SAMPLE = "INSERT INTO samples (channel_id, t, value) VALUES (?, ?, ?)"
 
@@ -154,7 +154,7 @@ def _measurement_row(item: tuple) -> tuple:
             high if high is None or type(high) is float else real(high), m.verdict,
             t if type(t) is float else real(t), None if coords is None else to_json(coords),
             opt_text(m.instrument), opt_text(m.dut), opt_text(message), 1 if m.gate else 0, opt_text(m.step_id),
-            int(m.attempt))
+            int(m.attempt), int(m.phase_attempt))
 
 
 class BatchWriter:
@@ -189,9 +189,9 @@ class BatchWriter:
             elif op == MEASUREMENT:
                 measurements.append(_measurement_row(item))
             elif op == STEP:
-                _, run, path, kind, t0, t1, outcome, message, attempt, step_id = item
+                _, run, path, kind, t0, t1, outcome, message, attempt, step_id, phase_attempt = item
                 steps.append((run, text(path), text(kind), real(t0), real(t1), text(outcome),
-                              opt_text(message), int(attempt), opt_text(step_id)))
+                              opt_text(message), int(attempt), opt_text(step_id), int(phase_attempt)))
             elif op == EVENT:
                 _, run, t, kind, message, severity, data, step_id, attempt = item
                 events.append((run, real(t), text(kind), text(severity), text(message), to_json(data),

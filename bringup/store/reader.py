@@ -115,13 +115,15 @@ class StoreReader:
     def steps(self, run_id: int) -> list[dict]:
         """Finished steps in the order recorded, each with its plan `step_id` (None in old stores)."""
         return self._dicts(f"""SELECT id, path, kind, started_t, ended_t, outcome, message, attempt,
-                {self._since_v3("step_id")} FROM steps WHERE run_id = ? ORDER BY id""", (run_id,))
+                {self._since_v3("step_id")}, {self._since_v3("phase_attempt", "1")}
+                FROM steps WHERE run_id = ? ORDER BY id""", (run_id,))
 
     def measurements(self, run_id: int, verdicts: set[str] | None = None, gates_only: bool = False) -> list[dict]:
         """Measurements in the order taken, optionally only those with the given verdicts, or only
         gates (not characterization data such as shmoo points; `gate` says which each row is)."""
         sql = f"""SELECT id, path, name, value, unit, low, high, verdict, t, coords, instrument, dut,
-                message, gate, {self._since_v3("step_id")}, {self._since_v3("attempt", "1")}
+                message, gate, {self._since_v3("step_id")}, {self._since_v3("attempt", "1")},
+                {self._since_v3("phase_attempt", "1")}
                 FROM measurements WHERE run_id = ?"""
         args: list[Any] = [run_id]
         if gates_only:

@@ -31,4 +31,26 @@ class Measurement:
     message: str | None = None
     gate: bool = True  # False: characterization data (a shmoo point), judged but never a failure
     step_id: str | None = None
-    attempt: int = 1
+    attempt: int = 1  # which try of its step (`retry:`)
+    phase_attempt: int = 1  # which run of its phase (`retries:`)
+
+
+def retried(rows: list[dict]) -> set[int]:
+    """Ids of the measurement rows a later attempt of the same step replaced (at the same loop
+    point): not a result's final word. Read from the `step_id` and `attempt` columns; rows of a
+    store written before step ids have none, and each is its own final word."""
+    last: dict[tuple, dict] = {}
+    out: set[int] = set()
+    for m in rows:
+        if m.get("step_id") is None:
+            continue
+        key = (m["step_id"], m.get("phase_attempt", 1), _coords_key(m.get("coords")))
+        before = last.get(key)
+        if before is not None and m["attempt"] == before["attempt"] + 1:
+            out.add(before["id"])
+        last[key] = m
+    return out
+
+
+def _coords_key(coords: dict | None) -> tuple:
+    return tuple(sorted((str(k), str(v)) for k, v in (coords or {}).items()))

@@ -152,13 +152,16 @@ class Store:
             self._sync(durable=True)
 
     def step(self, run_id: int, path: str, kind: str, started_t: float, ended_t: float, outcome: str,
-             message: str | None = None, attempt: int = 1, step_id: str | None = None) -> None:
-        """Record a finished step (batched). `step_id`: the plan step it ran (see records.py)."""
+             message: str | None = None, attempt: int = 1, step_id: str | None = None,
+             phase_attempt: int = 1) -> None:
+        """Record a finished step (batched). `step_id`: the plan step it ran; `phase_attempt`: which
+        run of its phase (see records.py)."""
         if run_id not in self._runs:
             self._reject(run_id)
         if outcome not in STEP_OUTCOMES:
             raise ValueError(f"step outcome {outcome!r} is not one of {sorted(STEP_OUTCOMES)}")
-        self._queue.append((STEP, run_id, path, kind, started_t, ended_t, outcome, message, attempt, step_id))
+        self._queue.append((STEP, run_id, path, kind, started_t, ended_t, outcome, message, attempt, step_id,
+                            phase_attempt))
         if len(self._queue) > self._max_pending:
             self._wait_for_room()
 
