@@ -42,11 +42,10 @@ class _Compiler:
             if p is None:
                 continue
             limit = g.describe(p.unit or "")
-            where = "".join(f", {k}={v}" for k, v in g.where)
             if args is None:
-                out.append(f"ok: {g.param} at every loop value within the station limit ({limit}{where})")
+                out.append(f"ok: {g.param} at every loop value within the station limit ({limit})")
             elif g.param in args and g.applies(args):
-                out.append(f"ok: {g.param} = {_arg(args[g.param], p.unit)} within the station limit ({limit}{where})")
+                out.append(f"ok: {g.param} = {_arg(args[g.param], p.unit)} within the station limit ({limit})")
         return tuple(out)
 
     def value_text(self, v: Value | None) -> str | None:
@@ -88,7 +87,7 @@ class _Compiler:
         c = self.call(step.measure, step.with_)
         m = plan_measure(step, c.spec, self.params)
         if m.low_expr is None and m.high_expr is None:
-            limits = describe_limits(m.low, m.high, m.unit)
+            limits = None if m.low is None and m.high is None else describe_limits(m.low, m.high, m.unit)
         else:
             limits = self.limit_text(step.limit, m.unit)
         return PlanStep(sid, "measure", step.name or step.measure, loc, step, call=c, measure=m, unit=m.unit,
