@@ -14,11 +14,11 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .. import binding
-from ..procedure import (ForEachStep, MeasureStep, Procedure, SoakStep, SweepRange, SweepStep, Value,
-                         WaitStep)
+from ..plan import kind_of
+from ..procedure import Procedure, SweepRange, Value
 from ..units import expect_reference, parse_expect, unit
 from .telemetry import parse_channel
 
@@ -144,20 +144,20 @@ def build(proc: Procedure, scope: dict[str, Any]) -> Outline:
 def _walk(steps: list[Any], scope: dict[str, Any], outer: frozenset[str], outer_n: int, loops: list[Loop],
           sources: list[LimitSource]) -> None:
     for step in steps:
-        if isinstance(step, MeasureStep):
+        kind = kind_of(step)
+        if kind == "measure":
             low, high = _measure_limits(step, scope)
             if low is not None or high is not None:
                 sources.append(LimitSource(step.measure, _const_args(step.with_), low, high, None))
-        elif isinstance(step, (SweepStep, ForEachStep)):
-            axes = step.sweep if isinstance(step, SweepStep) else step.for_each
+        elif kind in ("sweep", "for_each"):
+            axes = step.sweep if kind == "sweep" else step.for_each
             n = _points(axes, scope)
             names = outer | frozenset(axes)
-            label = (getattr(step, "name", None) or
-                     f"{'sweep' if isinstance(step, SweepStep) else 'for_each'} {', '.join(axes)}")
+            label = getattr(step, "name", None) or f"{kind} {', '.join(axes)}"
             if n is not None:
                 loops.append(Loop(names, outer_n * n, label))
             _walk(step.steps, scope, names, outer_n * (n or 1), loops, sources)
-        elif isinstance(step, SoakStep):
+        elif kind == "soak":
             _walk(step.steps, scope, outer | {"t"}, outer_n, [], sources)
 
 
@@ -172,18 +172,24 @@ def _points(axes: dict[str, Any], scope: dict[str, Any]) -> int | None:
     return n
 
 
+# run-clock seconds a step of each kind takes at least (readings and actions count as 0)
+_AT_LEAST: dict[str, Callable[[Any, dict[str, Any]], float]] = {
+    "wait": lambda step, scope: binding.evaluate(step.wait, scope),
+    "soak": lambda step, scope: max(binding.evaluate(step.soak.duration, scope), _estimate(step.steps, scope)),
+    "sweep": lambda step, scope: (_points(step.sweep, scope) or 1) * _estimate(step.steps, scope),
+    "for_each": lambda step, scope: (_points(step.for_each, scope) or 1) * _estimate(step.steps, scope),
+}
+
+
 def _estimate(steps: list[Any], scope: dict[str, Any]) -> float:
     """Run-clock seconds the steps take at least: their waits and soaks (readings count as 0)."""
     total = 0.0
     for step in steps:
+        at_least = _AT_LEAST.get(kind_of(step))
+        if at_least is None:
+            continue
         try:
-            if isinstance(step, WaitStep):
-                total += binding.evaluate(step.wait, scope)
-            elif isinstance(step, SoakStep):
-                total += max(binding.evaluate(step.soak.duration, scope), _estimate(step.steps, scope))
-            elif isinstance(step, (SweepStep, ForEachStep)):
-                axes = step.sweep if isinstance(step, SweepStep) else step.for_each
-                total += (_points(axes, scope) or 1) * _estimate(step.steps, scope)
+            total += at_least(step, scope)
         except Exception:  # a duration that depends on a loop variable: leave it out of the bound
             continue
     return total
