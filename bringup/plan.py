@@ -15,7 +15,7 @@ and judges.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from . import binding, expr
 from .driver import ActionSpec
@@ -173,7 +173,7 @@ class Plan:
     order: tuple[str, ...]  # phase ids in the order they run
     monitors: tuple[MonitorPlan, ...]
     safe_state: tuple[PlanStep, ...]
-    by_id: dict[str, PlanStep] = field(default_factory=dict, compare=False, repr=False)
+    by_id: Mapping[str, PlanStep] = field(default_factory=dict, compare=False, repr=False)  # every step by id
 
     def phase(self, phase_id: str) -> PhasePlan:
         return next(p for p in self.phases if p.id == phase_id)

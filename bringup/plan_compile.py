@@ -6,6 +6,7 @@ guardrails each call was checked against.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any, Callable
 
 from . import binding, expr
@@ -169,12 +170,9 @@ class _Compiler:
                                  self.steps(p.steps, ("phases", i, "steps"), p.id), p)
                        for i, p in enumerate(self.proc.phases))
         safe = self.steps(self.proc.safe_state, (SAFE_STATE,), SAFE_STATE)
-        plan = Plan(self.proc.procedure, self.proc.version, self.station.name, dict(self.params), phases,
-                    tuple(order), self.monitors(), safe)
-        for top in [s for p in phases for s in p.steps] + list(safe):
-            for s in top.walk():
-                plan.by_id[s.id] = s
-        return plan
+        by_id = {s.id: s for top in [s for p in phases for s in p.steps] + list(safe) for s in top.walk()}
+        return Plan(self.proc.procedure, self.proc.version, self.station.name, dict(self.params), phases,
+                    tuple(order), self.monitors(), safe, MappingProxyType(by_id))
 
 
 _COMPILE: dict[str, Callable[[_Compiler, Any, Loc, str], PlanStep]] = {

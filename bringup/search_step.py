@@ -14,7 +14,8 @@ from . import binding
 from .driver import DriverError
 from .execution import Execution
 from .plan import PlanStep
-from .step_record import DEFAULT_STEP_TIMEOUT, Frame, StepFailed, label_of, limits, record, step_failed, where
+from .step_record import (DEFAULT_STEP_TIMEOUT, Frame, StepFailed, label_of, limits, record, step_event, step_failed,
+                          where)
 from .units import Quantity, format_quantity, unit
 from .verdict import FAIL, PASS
 from .store.records import Measurement
@@ -75,9 +76,10 @@ def run_search(ex: Execution, node: PlanStep, frame: Frame, deadline: float | No
     if step.as_ is not None:
         frame.scope[step.as_] = Quantity(result, unit(u))
     low, high = limits(step.limit, frame.scope, u)
-    ex.event("search", f"{frame.path}: {where(label, frame.coords)} = {format_quantity(result, u)}"
-             + (f"; first failure at {failed_at}" if failed_at else f"; no failure down to {points[-1]}"),
-             data={"result": None if passing is None else result, "unit": u, "failed_at": failed_at})
+    step_event(ex, node.id, None, "search",
+               f"{frame.path}: {where(label, frame.coords)} = {format_quantity(result, u)}"
+               + (f"; first failure at {failed_at}" if failed_at else f"; no failure down to {points[-1]}"),
+               data={"result": None if passing is None else result, "unit": u, "failed_at": failed_at})
     ex.store.step(ex.run_id, f"{frame.path}/{label}", "search", started, ex.clock.now(), "ok", None, 1,
                   step_id=node.id, phase_attempt=frame.phase_attempt)
     if passing is None:  # FAIL, not UNKNOWN: the checks ran and failed even at the passing point

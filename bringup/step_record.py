@@ -108,6 +108,15 @@ def step_failed(ex: Execution, frame: Frame, step_id: str, kind: str, label: str
                 verdict: str, message: str, attempt: int) -> None:
     ex.store.step(ex.run_id, f"{frame.path}/{label}", kind, started, ex.clock.now(), outcome, message, attempt,
                   step_id=step_id, phase_attempt=frame.phase_attempt)
-    ex.event("step", message, severity="error")
+    step_event(ex, step_id, attempt, "step", message, severity="error")
     ex.not_passed, ex.not_passed_message = ex.not_passed + 1, message
     raise StepFailed(verdict, message)
+
+
+def step_event(ex: Execution, step_id: str, attempt: int | None, kind: str, message: str, severity: str = "info",
+               data: dict | None = None, durable: bool = False) -> None:
+    """An event about one plan step (a retry, a failed step, a recovery): `Execution.event`, with
+    the step's id and attempt in the event's columns, so views need not read them from the text."""
+    ex.store.event(ex.run_id, ex.clock.now(), kind, message, severity=severity, data=data, durable=durable,
+                   step_id=step_id, attempt=attempt)
+    ex.report(kind, {"message": message, "severity": severity})

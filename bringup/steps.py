@@ -17,8 +17,8 @@ from .driver import DriverError, StepTimeout
 from .execution import Execution
 from .search_step import run_search
 from .plan import PlanStep
-from .step_record import (DEFAULT_STEP_TIMEOUT, Frame, StepFailed, label_of, limits, record, step_failed,
-                          where)
+from .step_record import (DEFAULT_STEP_TIMEOUT, Frame, StepFailed, label_of, limits, record, step_event,
+                          step_failed, where)
 from .procedure import SweepRange
 from .units import Quantity, format_quantity, unit
 from .verdict import FAIL, UNKNOWN
@@ -60,8 +60,9 @@ def run_step(ex: Execution, node: PlanStep, frame: Frame) -> None:
             if attempt == attempts:
                 frame.verdicts.append(failure.verdict)
                 raise
-            ex.event("retry", f"{frame.path}: attempt {attempt} of {attempts} did not pass ({failure.message}); retrying",
-                     severity="warning")
+            step_event(ex, node.id, attempt, "retry",
+                       f"{frame.path}: attempt {attempt} of {attempts} did not pass ({failure.message}); retrying",
+                       severity="warning")
 
 
 def _deadline(ex: Execution, step: Any, frame: Frame, now: float) -> float | None:
@@ -245,10 +246,10 @@ def _recover(ex: Execution, node: PlanStep, frame: Frame, label: str, failed: in
     sweep's `recover` steps bring it back first. Said in the record, with the point's coordinates;
     the steps are gates (a part that does not come back stops the phase) and are recorded as steps."""
     where = ", ".join(f"{k}={v}" for k, v in frame.coords.items())
-    ex.event("recover", f"{frame.path}: {label} [{where}]: {failed} check(s) did not pass "
-                        f"(last: {ex.not_passed_message}); recovering before the next point",
-             severity="warning", data={"sweep": label, "coords": frame.coords, "not_passed": failed,
-                                       "steps": len(node.recover)})
+    step_event(ex, node.id, None, "recover", f"{frame.path}: {label} [{where}]: {failed} check(s) did not pass "
+                                             f"(last: {ex.not_passed_message}); recovering before the next point",
+               severity="warning", data={"sweep": label, "coords": frame.coords, "not_passed": failed,
+                                         "steps": len(node.recover)})
     run_steps(ex, node.recover, frame)
 
 
@@ -261,8 +262,9 @@ def _soak(ex: Execution, node: PlanStep, frame: Frame, deadline: float | None, a
     start = ex.clock.now()
     label = step.name or "soak"
     samples = int(math.floor(duration / every + 1e-9)) + 1
-    ex.event("soak", f"{frame.path}: soak for {duration:g} s, sampling every {every:g} s ({samples} samples)",
-             data={"duration": duration, "every": every, "samples": samples})
+    step_event(ex, node.id, None, "soak",
+               f"{frame.path}: soak for {duration:g} s, sampling every {every:g} s ({samples} samples)",
+               data={"duration": duration, "every": every, "samples": samples})
     for k in range(samples):
         elapsed = ex.clock.now() - start
         scope = {**frame.scope, "t": Quantity(elapsed, unit("s"))}

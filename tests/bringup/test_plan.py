@@ -98,6 +98,8 @@ def test_the_same_file_gives_the_same_plan_and_the_run_records_its_ids(tmp_path)
     outcome = run(tmp_path, PROCEDURE, options={"dmm": {"source_v": 0.69}})  # vdd_core fails, three times
     vdd = [(m["step_id"], m["attempt"], m["verdict"]) for m in outcome.measurements() if m["name"] == "vdd_core"]
     assert vdd == [("power_on/4", 1, "FAIL"), ("power_on/4", 2, "FAIL"), ("power_on/4", 3, "FAIL")]
+    retries = outcome.reader.events(outcome.run_id, kind="retry")
+    assert [(e["step_id"], e["attempt"]) for e in retries] == [("power_on/4", 1), ("power_on/4", 2)]
     steps = {s["path"]: s["step_id"] for s in outcome.reader.steps(outcome.run_id)}
     assert steps["power_on/cdu.start(setpoint=30, flow=6)"] == "power_on/1"
     assert steps["power_on/2 s"] == "power_on/3"  # the wait is recorded as the plan says it, not "{settle}"
