@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from .. import binding
 from ..plan import kind_of
-from ..procedure import Procedure, SweepRange, Value
+from ..procedure import MeasureStep, Procedure, SweepRange, Value
 from ..units import expect_reference, parse_expect, unit
 from .telemetry import parse_channel
 
