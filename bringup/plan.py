@@ -90,6 +90,22 @@ def fixed(v: Value, parameters: dict[str, Any]) -> bool:
 
 
 @dataclass(frozen=True)
+class GuardrailCheck:
+    """One station limit a call was checked against at validation (the driver checks it again at
+    the call). `value` is the argument as the call gives it, or None when loop values set it:
+    then every value the loop can take was checked."""
+
+    param: str
+    value: str | None
+    limit: str  # the station's limit in words: "voltage ≤ 13 V on channel 1"
+    verdict: str = "ok"  # validation refuses a plan with any other
+
+    def __str__(self) -> str:
+        what = f"{self.param} = {self.value}" if self.value is not None else f"{self.param} at every loop value"
+        return f"{self.verdict}: {what} within the station limit ({self.limit})"
+
+
+@dataclass(frozen=True)
 class Call:
     """A driver call a step makes: `role.name(args)`. `args` are the arguments in the driver's
     units when they are constant (None when they depend on loop variables: `raw` then says how)."""
@@ -99,7 +115,7 @@ class Call:
     spec: ActionSpec
     raw: dict[str, Any]
     args: dict[str, Any] | None
-    guardrails: tuple[str, ...] = ()  # the station limits checked on this call, in words ("ok: ...")
+    guardrails: tuple[GuardrailCheck, ...] = ()  # the station limits checked on this call
 
     @property
     def ref(self) -> str:

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from . import binding, expr
 from .driver import ActionSpec
-from .plan import Call, MonitorPlan, PhasePlan, Plan, PlanStep, fixed, kind_of, plan_measure
+from .plan import Call, GuardrailCheck, MonitorPlan, PhasePlan, Plan, PlanStep, fixed, kind_of, plan_measure
 from .procedure import Limit, Procedure, SweepRange, Value
 from .source import Loc
 from .station import Station
@@ -36,17 +36,16 @@ class _Compiler:
         args = None if loops else binding.convert_args(spec, raw, self.params)
         return Call(role, name, spec, raw, args, self.guardrails(role, spec, args))
 
-    def guardrails(self, role: str, spec: ActionSpec, args: dict[str, Any] | None) -> tuple[str, ...]:
+    def guardrails(self, role: str, spec: ActionSpec, args: dict[str, Any] | None) -> tuple[GuardrailCheck, ...]:
         out = []
         for g in self.station.roles[role].guardrails:
             p = spec.params.get(g.param)
             if p is None:
                 continue
-            limit = g.describe(p.unit or "")
             if args is None:
-                out.append(f"ok: {g.param} at every loop value within the station limit ({limit})")
+                out.append(GuardrailCheck(g.param, None, g.describe(p.unit or "")))
             elif g.param in args and g.applies(args):
-                out.append(f"ok: {g.param} = {_arg(args[g.param], p.unit)} within the station limit ({limit})")
+                out.append(GuardrailCheck(g.param, _arg(args[g.param], p.unit), g.describe(p.unit or "")))
         return tuple(out)
 
     def value_text(self, v: Value | None) -> str | None:

@@ -16,6 +16,7 @@ import click
 
 from ..plan import Call, MonitorPlan, PhasePlan, Plan, PlanStep
 from ..plan_compile import call_text
+from ..units import unit
 
 FORMAT_VERSION = 1
 _STATION_HELP = ("station file binding roles to drivers; 'fake' for the in-memory fake bench "
@@ -68,12 +69,21 @@ def _call_json(c: Call | None) -> dict[str, Any] | None:
     if c is None:
         return None
     params = c.spec.params
-    args = None if c.args is None else {
-        k: {"value": v if isinstance(v, (int, float, str, bool)) else str(v),
-            "unit": params[k].unit if k in params else None} for k, v in c.args.items()}
+    args = None if c.args is None else {k: _arg_json(v, params[k].unit if k in params else None)
+                                        for k, v in c.args.items()}
     return {"role": c.role, "name": c.name, "kind": c.spec.kind, "text": call_text(c), "args": args,
             "as_written": {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in c.raw.items()},
-            "returns": c.spec.unit if c.spec.kind == "reading" else None, "guardrails": list(c.guardrails)}
+            "returns": c.spec.unit if c.spec.kind == "reading" else None,
+            "guardrails": [{"param": g.param, "value": g.value, "limit": g.limit, "verdict": g.verdict, "text": str(g)}
+                           for g in c.guardrails]}
+
+
+def _arg_json(v: Any, unit_symbol: str | None) -> dict[str, Any]:
+    """An argument as the driver gets it (value, unit) and, for a quantity, in SI (`si`)."""
+    out: dict[str, Any] = {"value": v if isinstance(v, (int, float, str, bool)) else str(v), "unit": unit_symbol}
+    if unit_symbol and isinstance(v, (int, float)) and not isinstance(v, bool):
+        out["si"] = unit(unit_symbol).to_si(float(v))
+    return out
 
 
 def _step_json(s: PlanStep) -> dict[str, Any]:

@@ -74,11 +74,14 @@ def test_the_json_plan_lists_every_call_in_order_with_ids_units_and_guardrails(t
     assert [s["kind"] for s in steps] == ["do", "do", "wait", "measure"]
     # the units stay with the arguments, and the parameter is expanded where it is constant
     assert steps[0]["call"]["text"] == "cdu.start(setpoint=30 degC, flow=6 L/min)"
-    assert steps[0]["call"]["args"]["flow"] == {"value": 6.0, "unit": "L/min"}
+    assert steps[0]["call"]["args"]["flow"] == {"value": 6.0, "unit": "L/min", "si": 6.0}  # the units table's base
+    assert steps[0]["call"]["args"]["setpoint"]["si"] == pytest.approx(303.15)
     assert steps[2]["label"] == "wait 2 s"
-    assert sorted(steps[1]["call"]["guardrails"]) == [
+    assert sorted(g["text"] for g in steps[1]["call"]["guardrails"]) == [
         "ok: current_limit = 40 A within the station limit (current_limit ≤ 45 A on channel 1)",
         "ok: voltage = 12 V within the station limit (voltage ≤ 13 V on channel 1)"]
+    assert {(g["param"], g["value"], g["verdict"]) for g in steps[1]["call"]["guardrails"]} == {
+        ("voltage", "12 V", "ok"), ("current_limit", "40 A", "ok")}
     vdd = steps[3]
     assert (vdd["label"], vdd["limits"], vdd["retry"], vdd["call"]["returns"]) == \
         ("vdd_core", "[0.7275, 0.7725] V", 2, "V")
