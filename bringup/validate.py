@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,8 +39,8 @@ class Checked:
     station: Station
     parameters: dict[str, Any]
     sha256: str
-    order: list[str] = field(default_factory=list)  # phases in dependency order
-    plan: Plan | None = None  # the compiled plan the runner walks (plan.py)
+    order: list[str]  # phases in dependency order
+    plan: Plan  # the compiled plan the runner walks (plan.py)
 
 
 # -- semantics -----------------------------------------------------------------------------------

@@ -45,7 +45,6 @@ def plan_command(procedure: str, station: str | None, as_json: bool, params: tup
     else:
         st = open_station(station)
     checked = validate(procedure, st, parse_overrides(params))
-    assert checked.plan is not None
     if as_json:
         click.echo(json.dumps(plan_json(checked.plan), indent=2, ensure_ascii=False))
     else:
