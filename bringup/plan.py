@@ -183,7 +183,7 @@ class Plan:
 
     procedure: str
     version: str
-    station: str
+    station: str | None  # None: an outline of the procedure alone (plan_compile.outline_plan)
     parameters: dict[str, Any]
     phases: tuple[PhasePlan, ...]  # as declared
     order: tuple[str, ...]  # phase ids in the order they run

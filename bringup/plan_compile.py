@@ -7,27 +7,32 @@ guardrails each call was checked against.
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import binding, expr
 from .driver import ActionSpec
 from .plan import Call, GuardrailCheck, MonitorPlan, PhasePlan, Plan, PlanStep, fixed, kind_of, plan_measure
 from .procedure import Limit, Procedure, SweepRange, Value
 from .source import Loc
-from .station import Station
 from .units import Quantity, format_quantity
 from .verdict import describe_limits
+
+if TYPE_CHECKING:  # only its type: a view making an outline needs no station or drivers
+    from .station import Station
 
 SAFE_STATE = "safe_state"
 
 
 class _Compiler:
-    def __init__(self, proc: Procedure, station: Station, params: dict[str, Any], units: dict[Loc, str]) -> None:
+    def __init__(self, proc: Procedure, station: Station | None, params: dict[str, Any],
+                 units: dict[Loc, str]) -> None:
         self.proc, self.station, self.params = proc, station, params
         self.units = units  # a compute step's unit, by its place in the file (worked out by its check)
 
     # -- pieces ---------------------------------------------------------------------------------
-    def call(self, ref: str, with_: dict[str, Any]) -> Call:
+    def call(self, ref: str, with_: dict[str, Any]) -> Call | None:
+        if self.station is None:  # an outline: no drivers to resolve the call against
+            return None
         role, name = ref.split(".", 1)
         spec: ActionSpec = self.station.roles[role].cls.spec()[name]
         raw, _ = binding.args_of(spec, with_)
@@ -85,6 +90,8 @@ class _Compiler:
 
     def measure(self, step: Any, loc: Loc, sid: str) -> PlanStep:
         c = self.call(step.measure, step.with_)
+        if c is None:
+            return PlanStep(sid, "measure", step.name or step.measure, loc, step)
         m = plan_measure(step, c.spec, self.params)
         if m.low_expr is None and m.high_expr is None:
             limits = None if m.low is None and m.high is None else describe_limits(m.low, m.high, m.unit)
@@ -101,7 +108,7 @@ class _Compiler:
     def search(self, step: Any, loc: Loc, sid: str) -> PlanStep:
         s = step.search
         c = self.call(s.set, {**s.with_, s.param: "{" + s.param + "}"})
-        u = c.spec.params[s.param].unit or ""
+        u = (c.spec.params[s.param].unit or "") if c is not None else ""
         try:
             n = len(binding.range_axis(s, self.params))
             loop = f"{s.param} from {self.value_text(s.from_)} toward {self.value_text(s.to)} step " \
@@ -157,6 +164,8 @@ class _Compiler:
         out = []
         for i, m in enumerate(self.proc.monitors):
             c = self.call(m.read, m.with_)
+            if c is None:
+                continue
             armed = ("during " + ", ".join(m.during) if m.during else "") + \
                     ((" and " if m.during else "") + f"after {m.after} passed" if m.after else "")
             out.append(MonitorPlan(f"monitors/{i + 1}", m.name or m.read, c, self.value_text(m.every) or "",
@@ -170,7 +179,8 @@ class _Compiler:
                        for i, p in enumerate(self.proc.phases))
         safe = self.steps(self.proc.safe_state, (SAFE_STATE,), SAFE_STATE)
         by_id = {s.id: s for top in [s for p in phases for s in p.steps] + list(safe) for s in top.walk()}
-        return Plan(self.proc.procedure, self.proc.version, self.station.name, dict(self.params), phases,
+        return Plan(self.proc.procedure, self.proc.version, self.station.name if self.station else None,
+                    dict(self.params), phases,
                     tuple(order), self.monitors(), safe, MappingProxyType(by_id))
 
 
@@ -185,6 +195,13 @@ def compile_plan(proc: Procedure, station: Station, params: dict[str, Any], orde
                  units: dict[Loc, str]) -> Plan:
     """The plan of a procedure that passed every check against `station`."""
     return _Compiler(proc, station, params, units).plan(order)
+
+
+def outline_plan(proc: Procedure, params: dict[str, Any]) -> Plan:
+    """The plan's tree without a station (for views that have only the procedure and the run's
+    parameters): every step's id, kind, label, loops and model; no driver calls, no interlocks.
+    Raises what a value the run's parameters cannot fill raises (KeyError, ValueError, ...)."""
+    return _Compiler(proc, None, params, {}).plan([p.id for p in proc.phases])
 
 
 def call_text(call: Call) -> str:
