@@ -14,7 +14,7 @@ from .driver import ActionSpec
 from .plan import Call, GuardrailCheck, MonitorPlan, PhasePlan, Plan, PlanStep, fixed, kind_of, plan_measure
 from .procedure import Limit, Procedure, SweepRange, Value
 from .source import Loc
-from .units import Quantity, format_quantity
+from .units import UNITS, Quantity, format_quantity
 from .verdict import describe_limits
 
 if TYPE_CHECKING:  # only its type: a view making an outline needs no station or drivers
@@ -39,7 +39,25 @@ class _Compiler:
         loops = any(binding.names_in(v) for v in raw.values()
                     if not set(binding.names_in(v)) <= self.params.keys())
         args = None if loops else binding.convert_args(spec, raw, self.params)
-        return Call(role, name, spec, raw, args, self.guardrails(role, spec, args))
+        return Call(role, name, spec, raw, args, self.guardrails(role, spec, args), self.call_text(ref, spec, raw, args))
+
+    def call_text(self, ref: str, spec: ActionSpec, raw: dict[str, Any], args: dict[str, Any] | None) -> str:
+        """`cdu.start(setpoint=30 degC, flow=6 L/min)`: the call with its arguments and their units;
+        an argument a loop sets shows as written, parameters filled in (`chip={chip}, duration=1 s`)."""
+        if args is not None:
+            shown = {k: _arg(v, spec.params[k].unit if k in spec.params else None) for k, v in args.items()}
+        else:
+            shown = {k: self.raw_text(v) for k, v in raw.items()}
+        return ref + (f"({', '.join(f'{k}={v}' for k, v in shown.items())})" if shown else "")
+
+    def raw_text(self, raw: Any) -> str:
+        if isinstance(raw, str) and set(binding.names_in(raw)) <= self.params.keys() and binding.names_in(raw):
+            try:
+                value = binding.substitute(raw, self.params)
+            except (KeyError, ValueError):
+                return raw
+            return str(value)
+        return _arg(raw, None)
 
     def guardrails(self, role: str, spec: ActionSpec, args: dict[str, Any] | None) -> tuple[GuardrailCheck, ...]:
         out = []
@@ -205,21 +223,21 @@ def outline_plan(proc: Procedure, params: dict[str, Any]) -> Plan:
 
 
 def call_text(call: Call) -> str:
-    """`cdu.start(setpoint=30 degC, flow=6 L/min)`: a call with its arguments and their units;
-    an argument set per loop point shows as written (`port={port}`)."""
-    if call.args is not None:
-        shown = {k: _arg(v, call.spec.params[k].unit if k in call.spec.params else None)
-                 for k, v in call.args.items()}
-    else:
-        shown = {k: str(v) for k, v in call.raw.items()}
-    return call.ref + (f"({', '.join(f'{k}={v}' for k, v in shown.items())})" if shown else "")
+    return call.text
+
+
+_PREFIXES = (("G", 1e9), ("M", 1e6), ("k", 1e3))
 
 
 def _arg(v: Any, unit_symbol: str | None) -> str:
+    """An argument for people: `1.4 GHz` rather than `1.4e+09 Hz`, `on` for true."""
     if isinstance(v, bool):
         return "on" if v else "off"
     if isinstance(v, Quantity):
         return str(v)
     if isinstance(v, (int, float)) and unit_symbol:
+        for prefix, factor in _PREFIXES:
+            if abs(v) >= factor and prefix + unit_symbol in UNITS:
+                return format_quantity(float(v) / factor, prefix + unit_symbol)
         return format_quantity(float(v), unit_symbol)
     return f"{v:g}" if isinstance(v, float) else str(v)

@@ -159,3 +159,37 @@ def test_bad_input_is_reported_as_validate_reports_it(path, monkeypatch):
     validated = CliRunner().invoke(main, ["validate", path.name, "--station", "fake"])
     assert planned.exit_code == 2 and "Traceback" not in planned.output
     assert planned.output == validated.output and f"{path.name}:" in planned.output
+
+
+def _walk(steps: list[dict], parent: str):
+    for s in steps:
+        assert s["id"].startswith(parent + "/"), (s["id"], parent)  # a nested step's id is under its parent's
+        yield s
+        yield from _walk(s["steps"], s["id"])
+        yield from _walk(s.get("recover", []), s["id"] + "/recover")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "procedures").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_procedure_has_a_plan_with_one_id_per_step(path):
+    result = CliRunner().invoke(main, ["plan", str(path), "--json", "--station", "fake"]
+                                if path.stem == "demo_fake_bench" else ["plan", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)
+    steps = [s for p in plan["phases"] for s in _walk(p["steps"], p["id"])] + list(_walk(plan["safe_state"],
+                                                                                       "safe_state"))
+    ids = [s["id"] for s in steps]
+    assert len(ids) == len(set(ids)) and ids
+    assert all(s["call"] is not None for s in steps if s["kind"] in ("do", "measure", "search"))
+
+
+def test_searches_sweeps_and_recover_steps_are_shown_with_their_points():
+    result = CliRunner().invoke(main, ["plan", str(ROOT / "procedures" / "vmin_shmoo.yaml"), "--json"])
+    plan = json.loads(result.output)
+    shmoo = next(p for p in plan["phases"] if p["id"] == "vmin_shmoo")
+    search = shmoo["steps"][0]["steps"][1]
+    assert (search["kind"], search["label"], search["limits"]) == ("search", "Vmin", "<= 0.72 V")
+    assert "33 points at most" in search["loop"] and search["steps"][0]["kind"] == "measure"
+    sweep = next(s for s in shmoo["steps"] if s["kind"] == "sweep")
+    assert "(7 points)" in sweep["loop"] and "(4 points)" in sweep["loop"]
+    assert [r["id"] for r in sweep["recover"]][:1] == [sweep["id"] + "/recover/1"]
+    assert "sled.set_core_frequency(frequency=1.4 GHz, chip=-1)" in [(s["call"] or {}).get("text") for s in shmoo["steps"]]
