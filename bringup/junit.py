@@ -158,7 +158,8 @@ def build_cases(run: dict, phases: list[dict], steps: list[dict], measurements: 
     records.sort(key=lambda r: r[:3])
     by_phase: dict[str, list[Case]] = {}
     for _, _, _, kind, rec in records:
-        case = _step_case(rec, step_earlier[rec["id"]]) if kind == "s" else _measurement_case(rec, earlier_of[rec["id"]])
+        case = (_step_case(rec, step_earlier[rec["id"]]) if kind == "s"
+                else _measurement_case(rec, earlier_of[rec["id"]]))
         by_phase.setdefault(case.classname, []).append(case)
 
     cases: list[Case] = []

@@ -39,7 +39,8 @@ class _Compiler:
         loops = any(binding.names_in(v) for v in raw.values()
                     if not set(binding.names_in(v)) <= self.params.keys())
         args = None if loops else binding.convert_args(spec, raw, self.params)
-        return Call(role, name, spec, raw, args, self.guardrails(role, spec, args), self.call_text(ref, spec, raw, args))
+        return Call(role, name, spec, raw, args, self.guardrails(role, spec, args),
+                    self.call_text(ref, spec, raw, args))
 
     def call_text(self, ref: str, spec: ActionSpec, raw: dict[str, Any], args: dict[str, Any] | None) -> str:
         """`cdu.start(setpoint=30 degC, flow=6 L/min)`: the call with its arguments and their units;

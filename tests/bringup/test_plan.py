@@ -192,4 +192,5 @@ def test_searches_sweeps_and_recover_steps_are_shown_with_their_points():
     sweep = next(s for s in shmoo["steps"] if s["kind"] == "sweep")
     assert "(7 points)" in sweep["loop"] and "(4 points)" in sweep["loop"]
     assert [r["id"] for r in sweep["recover"]][:1] == [sweep["id"] + "/recover/1"]
-    assert "sled.set_core_frequency(frequency=1.4 GHz, chip=-1)" in [(s["call"] or {}).get("text") for s in shmoo["steps"]]
+    calls = [(s["call"] or {}).get("text") for s in shmoo["steps"]]
+    assert "sled.set_core_frequency(frequency=1.4 GHz, chip=-1)" in calls
