@@ -28,6 +28,8 @@ from .station import Station
 from .units import DIMENSIONLESS, Quantity, UnitError, parse_quantity, unit
 
 _MAX_COMBINATIONS = 10_000
+# ids the plan gives to what is not a phase (plan.py): a phase may not take them
+RESERVED_IDS = {"safe_state": "safe state's steps", "monitors": "interlocks"}
 
 
 @dataclass
@@ -248,6 +250,9 @@ class _Checker(StepChecks, CharacterizationChecks):
         for i, p in enumerate(self.proc.phases):
             if p.id in ids:
                 self.fail(("phases", i, "id"), f"phase id '{p.id}' is used twice", "give each phase its own id")
+            elif p.id in RESERVED_IDS:  # the plan's ids of the safe state's steps and the interlocks
+                self.fail(("phases", i, "id"), f"phase id '{p.id}' is reserved: it names the {RESERVED_IDS[p.id]} "
+                          "in the plan and the record", "give the phase another id")
             ids.setdefault(p.id, i)
             self.value(p.timeout, "time", ("phases", i, "timeout"), scope, "phase timeout")
             self.steps(p.steps, ("phases", i, "steps"), scope)
