@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from bringup.store import Measurement
 
 PROCEDURE = """\
 procedure: bench-sled
@@ -80,8 +81,8 @@ def writer(path: Path, proc: Path, rate: float, seconds: float, chips: int) -> N
                 written += 1
                 i = i + 1 if i + 1 < n else 0
             if t >= next_second:
-                db.measurement(run, "soak", "sled.max_tj", 85.2, "degC", None, 95.0, "PASS", t,
-                               {"t": f"{int(t)}"})
+                db.measurement(Measurement(run_id=run, path="soak", name="sled.max_tj", value=85.2, unit="degC",
+                                           low=None, high=95.0, verdict="PASS", t=t, coords={"t": f"{int(t)}"}))
                 db.event(run, t, "heartbeat", f"{written} samples")
                 next_second += 1.0
             clock.sleep(0.005)

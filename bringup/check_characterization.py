@@ -1,7 +1,7 @@
 """Validation of the characterization steps: `compute` (a value worked out from named readings)
 and `search` (Vmin: a setting stepped until a check fails). A part of validation's checker, kept
 apart so that each file holds one idea; `validate._Checker` provides fail, value, limit, spec,
-args, steps, range_points and plans.
+args, steps, range_points and units.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class CharacterizationChecks:
                 return None
             u = found
         self.limit(step.limit, u.symbol, loc + ("limit",), scope)
-        self.plans[id(step)] = u.symbol
+        self.units[loc] = u.symbol
         return step.compute, u.dimension
 
     def search(self, step: SearchStep, loc: Loc, scope: dict[str, list[Any]], safe: bool) -> tuple[str, str] | None:

@@ -196,10 +196,12 @@ def _add_result_commands() -> None:
     main.add_command(runs_command, "runs")
     main.add_command(report_command, "report")
     main.add_command(export_command, "export")
+    from .commands.plan import plan_command
     from .commands.plot import plot_command
     from .commands.sim import sim_group
     from .commands.watch import watch_command
 
+    main.add_command(plan_command, "plan")
     main.add_command(sim_group, "sim")
     main.add_command(plot_command, "plot")
     main.add_command(watch_command, "watch")

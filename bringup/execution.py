@@ -26,10 +26,9 @@ class Execution:
     """One run under way: what its steps, gates and safe state act through."""
 
     def __init__(self, clock: Clock, store: Any, run_id: int, drivers: dict[str, Driver], parameters: dict[str, Any],
-                 dut: str, *, reporter: Reporter | None = None, plans: dict[int, Any] | None = None) -> None:
+                 dut: str, *, reporter: Reporter | None = None) -> None:
         self.clock = clock
         self.parameters = parameters
-        self.plans = plans if plans is not None else {}  # id(step) -> MeasurePlan or a compute's unit, from validation
         self.abort_reason: str | None = None
         self.record = RunRecord(store, run_id, dut, clock, reporter)
         # the record's fixed parts, as the steps write to them (plain fields: every measurement reads them)

@@ -16,8 +16,8 @@ from typing import Any, Iterator
 
 from . import binding
 from .driver import ActionSpec
-from .procedure import (DoStep, ForEachStep, MeasureStep, Monitor, Procedure, SearchStep, SoakStep, SweepRange,
-                        SweepStep)
+from .plan import kind_of
+from .procedure import Monitor, Procedure, SweepRange
 from .source import Loc
 from .units import unit
 
@@ -64,32 +64,60 @@ def _seconds(value: Any, scope: dict[str, Any]) -> float | None:
 def _holds(steps: list[Any], loc: Loc, scope: dict[str, list[Any]],
            specs: dict[str, dict[str, ActionSpec]]) -> Iterator[tuple[Loc, str, float]]:
     for j, step in enumerate(steps):
-        here = loc + (j,)
-        if isinstance(step, (DoStep, MeasureStep)):
-            ref = step.do if isinstance(step, DoStep) else step.measure
-            seconds = _hold_of(ref, step.with_, scope, specs)
-            if seconds is not None:
-                yield here + ("do" if isinstance(step, DoStep) else "measure",), ref, seconds
-        elif isinstance(step, SearchStep):
-            seconds = _hold_of(step.search.set, step.search.with_, scope, specs)
-            if seconds is not None:
-                yield here + ("search", "set"), step.search.set, seconds
-            yield from _holds(step.steps, here + ("steps",), scope, specs)
-        elif isinstance(step, ForEachStep):
-            inner = {**scope, **{n: binding.literal_axis(v) for n, v in step.for_each.items()}}
-            yield from _holds(step.steps, here + ("steps",), inner, specs)
-        elif isinstance(step, SweepStep):
-            inner = dict(scope)
-            for n, axis in step.sweep.items():
-                try:
-                    inner[n] = (binding.range_axis(axis, {k: v[0] for k, v in scope.items()})
-                                if isinstance(axis, SweepRange) else binding.literal_axis(axis))
-                except Exception:  # a sweep over loop values: its points are checked elsewhere
-                    inner[n] = []
-            yield from _holds(step.steps, here + ("steps",), inner, specs)
-            yield from _holds(step.recover, here + ("recover",), inner, specs)
-        elif isinstance(step, SoakStep):
-            yield from _holds(step.steps, here + ("steps",), scope, specs)
+        yield from _HOLDS[kind_of(step)](step, loc + (j,), scope, specs)
+
+
+def _call(key: str) -> Any:
+    """A do or measure step: the call it makes may hold the runner."""
+    def holds(step: Any, here: Loc, scope: dict[str, list[Any]],
+              specs: dict[str, dict[str, ActionSpec]]) -> Iterator[tuple[Loc, str, float]]:
+        ref = getattr(step, key)
+        seconds = _hold_of(ref, step.with_, scope, specs)
+        if seconds is not None:
+            yield here + (key,), ref, seconds
+    return holds
+
+
+def _search(step: Any, here: Loc, scope: dict[str, list[Any]],
+            specs: dict[str, dict[str, ActionSpec]]) -> Iterator[tuple[Loc, str, float]]:
+    seconds = _hold_of(step.search.set, step.search.with_, scope, specs)
+    if seconds is not None:
+        yield here + ("search", "set"), step.search.set, seconds
+    yield from _holds(step.steps, here + ("steps",), scope, specs)
+
+
+def _for_each(step: Any, here: Loc, scope: dict[str, list[Any]],
+              specs: dict[str, dict[str, ActionSpec]]) -> Iterator[tuple[Loc, str, float]]:
+    inner = {**scope, **{n: binding.literal_axis(v) for n, v in step.for_each.items()}}
+    yield from _holds(step.steps, here + ("steps",), inner, specs)
+
+
+def _sweep(step: Any, here: Loc, scope: dict[str, list[Any]],
+           specs: dict[str, dict[str, ActionSpec]]) -> Iterator[tuple[Loc, str, float]]:
+    inner = dict(scope)
+    for n, axis in step.sweep.items():
+        try:
+            inner[n] = (binding.range_axis(axis, {k: v[0] for k, v in scope.items()})
+                        if isinstance(axis, SweepRange) else binding.literal_axis(axis))
+        except Exception:  # a sweep over loop values: its points are checked elsewhere
+            inner[n] = []
+    yield from _holds(step.steps, here + ("steps",), inner, specs)
+    yield from _holds(step.recover, here + ("recover",), inner, specs)
+
+
+def _soak(step: Any, here: Loc, scope: dict[str, list[Any]],
+          specs: dict[str, dict[str, ActionSpec]]) -> Iterator[tuple[Loc, str, float]]:
+    yield from _holds(step.steps, here + ("steps",), scope, specs)
+
+
+def _none(step: Any, here: Loc, scope: dict[str, list[Any]],
+          specs: dict[str, dict[str, ActionSpec]]) -> Iterator[tuple[Loc, str, float]]:
+    return iter(())  # waits are watched waits; a compute reads nothing
+
+
+# what each step kind may hold the runner with (plan.KINDS names the kinds)
+_HOLDS = {"do": _call("do"), "measure": _call("measure"), "search": _search, "for_each": _for_each,
+          "sweep": _sweep, "soak": _soak, "wait": _none, "wait_until": _none, "compute": _none}
 
 
 def _hold_of(ref: str, with_: dict[str, Any], scope: dict[str, list[Any]],

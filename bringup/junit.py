@@ -4,7 +4,8 @@
   its event log as system-out;
 - one `<testcase>` per measurement and per action step, its phase as the classname; a name
   repeated in a loop gets its coordinates (`sled.max_tj[t=01:00:00]`), and `#2`, `#3` if
-  still not unique; a retried step is one testcase (its earlier attempts are in its log);
+  still not unique; a retried step is one testcase (its earlier attempts are in its log), told
+  by the records' `step_id` and `attempt` columns, never by their messages;
 - a measurement's value, unit, limits and verdict are the testcase's properties, what it
   recorded is its system-out;
 - FAIL is a `<failure>`, UNKNOWN and errors are an `<error>`, each with a one-line message
@@ -17,7 +18,6 @@ Only reads the store, so it works on a run killed halfway and on one still runni
 
 from __future__ import annotations
 
-import json
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -27,18 +27,11 @@ from typing import Any
 
 from .output_file import write_file
 from .states import PhaseState, RunState, StepOutcome
-from .store import FAIL, PASS, UNKNOWN, StoreReader, UnknownRun
+from .store import FAIL, PASS, UNKNOWN, StoreReader, UnknownRun, retried
 from .verdict import describe_limits
 
-_ATTEMPT = re.compile(r"\(attempt (\d+) of (\d+)\)\s*$")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 SAFE_STATE = "safe_state"
-
-
-def attempt_of(message: str | None) -> tuple[int, int] | None:
-    """(k, n) from a message ending "(attempt k of n)", as the runner writes for retried steps."""
-    m = _ATTEMPT.search(message or "")
-    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def coords_label(coords: dict | None) -> str:
@@ -137,39 +130,38 @@ def _phase_of(path: str) -> str:
 
 def build_cases(run: dict, phases: list[dict], steps: list[dict], measurements: list[dict]) -> list[Case]:
     """Every testcase of a run, phase by phase in the procedure's order, the safe state last."""
-    # A retried step is one testcase: chain each attempt to the one before it (same path).
+    # A retried step is one testcase: chain each attempt to the one before it (same plan step;
+    # in a store from before step ids, the same path).
     step_earlier: dict[int, list[dict]] = {}
-    retried: set[int] = set()
+    retried_steps: set[int] = set()
     chains: dict[str, list[dict]] = {}
     actions = [s for s in steps if s["kind"] not in ("loop", "soak")]
     for s in actions:
-        chain = chains.get(s["path"])
+        key = f"{s.get('step_id')}|{s['path']}"
+        chain = chains.get(key)
         if s["attempt"] > 1 and chain and chain[-1]["attempt"] == s["attempt"] - 1:
-            retried.add(chain[-1]["id"])
+            retried_steps.add(chain[-1]["id"])
             chain.append(s)
         else:
             chain = [s]
-        chains[s["path"]] = chain
+        chains[key] = chain
         step_earlier[s["id"]] = chain[:-1]
-    records = [(m["t"], 1, m["id"], "m", m) for m in measurements]
-    records += [(s["started_t"], 0, s["id"], "s", s) for s in actions if s["id"] not in retried]
+    # a measurement's earlier attempts go in the log of the one that replaced them
+    replaced = retried(measurements)
+    earlier_of: dict[int, list[dict]] = {}
+    pending: dict[tuple, list[dict]] = {}
+    for m in measurements:
+        key = (m.get("step_id"), m["path"], m["name"], coords_label(m["coords"]))
+        earlier_of[m["id"]] = pending.pop(key, []) if m.get("step_id") else []
+        if m["id"] in replaced:
+            pending[key] = earlier_of[m["id"]] + [m]
+    records = [(m["t"], 1, m["id"], "m", m) for m in measurements if m["id"] not in replaced]
+    records += [(s["started_t"], 0, s["id"], "s", s) for s in actions if s["id"] not in retried_steps]
     records.sort(key=lambda r: r[:3])
     by_phase: dict[str, list[Case]] = {}
-    retrying: dict[tuple, list[dict]] = {}  # a measurement's failed attempts, waiting for the next
     for _, _, _, kind, rec in records:
-        if kind == "s":
-            case = _step_case(rec, step_earlier[rec["id"]])
-        else:
-            key = (rec["path"], rec["name"], json.dumps(rec["coords"], sort_keys=True))
-            earlier = retrying.pop(key, [])
-            attempt = attempt_of(rec["message"])
-            if attempt and attempt[0] < attempt[1] and rec["verdict"] != PASS:
-                retrying[key] = earlier + [rec]
-                continue
-            case = _measurement_case(rec, earlier)
-        by_phase.setdefault(case.classname, []).append(case)
-    for attempts in retrying.values():  # the run ended before the retry: the last attempt stands
-        case = _measurement_case(attempts[-1], attempts[:-1])
+        case = (_step_case(rec, step_earlier[rec["id"]]) if kind == "s"
+                else _measurement_case(rec, earlier_of[rec["id"]]))
         by_phase.setdefault(case.classname, []).append(case)
 
     cases: list[Case] = []

@@ -18,6 +18,7 @@ from .driver import DriverError
 from .procedure import Monitor
 from .run_state import Progress, RunRecord
 from .verdict import FAIL, PASS, UNKNOWN, describe_limits, judge
+from .store.records import Measurement
 
 __all__ = ["Abort", "MonitorTrip", "Interlock", "build", "arm", "check_due", "check_now", "summary"]
 
@@ -45,6 +46,7 @@ class Interlock:
     every: float
     during: frozenset[str]  # empty: armed for the whole run
     after: str | None  # armed only once this phase has passed
+    step_id: str = ""  # the plan's id of the monitor (`monitors/N`), on every record it writes
     next_due: float = 0.0
     failed_reads: int = 0
     # what the record says of it (`summary`): how often it read, its worst gap while armed, how
@@ -68,7 +70,7 @@ class Interlock:
 
 def build(monitors: list[Monitor], bench: Bench, parameters: dict[str, Any]) -> list[Interlock]:
     out = []
-    for m in monitors:
+    for i, m in enumerate(monitors):
         role, name = m.read.split(".", 1)
         spec = bench.spec(role)[name]
         raw, _ = binding.args_of(spec, m.with_)
@@ -77,7 +79,8 @@ def build(monitors: list[Monitor], bench: Bench, parameters: dict[str, Any]) -> 
         low = binding.value_in(m.limit.low, parameters, u) if m.limit.low is not None else None
         high = binding.value_in(m.limit.high, parameters, u) if m.limit.high is not None else None
         out.append(Interlock(m, m.name or m.read, role, name, args, u, low, high,
-                             binding.evaluate(m.every, parameters), frozenset(m.during), m.after))
+                             binding.evaluate(m.every, parameters), frozenset(m.during), m.after,
+                             step_id=f"monitors/{i + 1}"))
     return out
 
 
@@ -168,9 +171,11 @@ def _check(il: Interlock, now: float, bench: Bench, record: RunRecord) -> None:
         _closest(il, value, now)
         why = (f"interlock {il.name} = {value:.6g} {il.unit} outside {describe_limits(il.low, il.high, il.unit)}")
     why += _driver_says(il, bench, now)
-    record.store.measurement(record.run_id, "monitors/" + il.name, il.name, None if math.isnan(value) else value,
-                             il.unit, il.low, il.high, FAIL if verdict == FAIL else UNKNOWN, now, None,
-                             bench.identities.get(il.role), record.dut, why)
+    record.store.measurement(Measurement(run_id=record.run_id, path="monitors/" + il.name, name=il.name,
+                                         value=None if math.isnan(value) else value, unit=il.unit, low=il.low,
+                                         high=il.high, verdict=FAIL if verdict == FAIL else UNKNOWN, t=now,
+                                         coords=None, instrument=bench.identities.get(il.role), dut=record.dut,
+                                         message=why, step_id=il.step_id))
     record.report("measurement", {"path": "monitors/" + il.name, "name": il.name, "value": value, "unit": il.unit,
                                   "low": il.low, "high": il.high, "verdict": verdict if verdict == FAIL else UNKNOWN,
                                   "coords": None, "message": why})

@@ -287,8 +287,13 @@ class Monitor(_Model):
                               "the run (e.g. coolant flow once power_on has started the cooling)")
 
 
+# phase ids the compiled plan uses for the steps outside phases (`safe_state/2`, `monitors/1`):
+# a phase of that name would make one step id name two steps
+RESERVED_PHASE_IDS = {"safe_state": "safe state's steps", "monitors": "interlocks"}
+
+
 class Phase(_Model):
-    id: str = Field(pattern=IDENT)
+    id: str = Field(pattern=IDENT, json_schema_extra={"not": {"enum": sorted(RESERVED_PHASE_IDS)}})
     description: str = ""
     after: Annotated[list[str], BeforeValidator(_listify)] = Field(default_factory=list)
     on_fail: Literal["abort", "continue"] = Field(

@@ -19,7 +19,7 @@ from . import binding, monitors
 from .abort import Abort
 from .clock import Clock
 from .driver import Driver, DriverError
-from .procedure import Phase
+from .plan import PhasePlan
 from .states import PhaseState, RunState, StepOutcome
 from .execution import Execution, Reporter
 from .steps import DEFAULT_STEP_TIMEOUT, Frame, StepFailed, run_step, run_steps
@@ -45,6 +45,7 @@ class Runner:
                  procedure_path: str = "", telemetry_every: float | None = 1.0) -> None:
         self.checked = checked
         self.proc = checked.procedure
+        self.plan = checked.plan
         self.clock = clock
         self.store = store
         self.drivers = drivers
@@ -65,7 +66,7 @@ class Runner:
             parameters=params, meta=self.meta, clock="simulated" if self.clock.simulated else "real",
             t=self.clock.now())
         ex = self.ex = Execution(self.clock, self.store, run_id, self.drivers, dict(self.checked.parameters), self.dut,
-                                 reporter=self.reporter, plans=dict(self.checked.plans))
+                                 reporter=self.reporter)
         states: dict[str, str] = {pid: PhaseState.PENDING for pid in self.checked.order}
         for i, pid in enumerate(self.checked.order):
             self.store.phase(run_id, pid, state=PhaseState.PENDING, t=self.clock.now(), order=i)
@@ -120,9 +121,8 @@ class Runner:
     # -- phases -----------------------------------------------------------------------------------
     def _phases(self, ex: Execution, states: dict[str, str]) -> str | None:
         """Run every phase whose dependencies passed. Returns why the run stopped early, if it did."""
-        by_id = {p.id: p for p in self.proc.phases}
         for pid in self.checked.order:
-            phase = by_id[pid]
+            phase = self.plan.phase(pid)
             blocked = [d for d in phase.after if states.get(d) != PhaseState.PASSED]
             if blocked:
                 reason = "; ".join(f"after: {d} {states[d]}" for d in blocked)
@@ -135,7 +135,7 @@ class Runner:
                 return f"phase {pid} failed"  # the why is recorded once, on the phase itself
         return None
 
-    def _phase(self, ex: Execution, phase: Phase, states: dict[str, str]) -> tuple[bool, str | None]:
+    def _phase(self, ex: Execution, phase: PhasePlan, states: dict[str, str]) -> tuple[bool, str | None]:
         attempts = phase.retries + 1
         verdict, reason = UNKNOWN, None
         for attempt in range(1, attempts + 1):
@@ -146,8 +146,10 @@ class Runner:
             ex.progress.first_failure = None
             self.store.phase(ex.run_id, phase.id, state=PhaseState.RUNNING, t=start)
             ex.report("phase", {"phase": phase.id, "state": PhaseState.RUNNING, "attempt": attempt})
-            timeout = binding.evaluate(phase.timeout, ex.parameters) if phase.timeout is not None else None
-            frame = Frame(phase.id, phase.id, dict(ex.parameters), {}, start + timeout if timeout else None, [])
+            declared = phase.phase.timeout
+            timeout = binding.evaluate(declared, ex.parameters) if declared is not None else None
+            frame = Frame(phase.id, phase.id, dict(ex.parameters), {}, start + timeout if timeout else None, [],
+                          phase_attempt=attempt)
             reason = None
             try:
                 run_steps(ex, phase.steps, frame)
@@ -216,27 +218,28 @@ class Runner:
         ex.watch.stand_down()  # already going safe: no interlock may abort the way out
         ex.report("safe_state", {"why": why, "steps": len(self.proc.safe_state)})
         ex.event("safe_state", f"safe state: {why or 'end of run'}", durable=True)
-        for i, step in enumerate(self.proc.safe_state):
-            role = getattr(step, "do", None) or getattr(step, "measure", None)
-            role = role.split(".")[0] if role else None
-            label = f"safe_state/{i + 1}"
+        for i, node in enumerate(self.plan.safe_state):
+            step = node.step
+            role = node.call.role if node.call is not None else None
+            label = node.id  # "safe_state/2"
             if role in ex.bench.lost:
                 ex.store.step(ex.run_id, label, "safe", self.clock.now(), self.clock.now(), StepOutcome.SKIPPED,
-                              f"{role} is unreachable", 1)
+                              f"{role} is unreachable", 1, step_id=node.id)
                 ex.event("safe_state", f"safe state step {i + 1} skipped: {role} is unreachable", severity="error")
                 continue
             frame = Frame("safe_state", label, dict(ex.parameters), {}, self.clock.now() + SAFE_STEP_TIMEOUT
                           if step.timeout is None else None, [])
             started = self.clock.now()
             try:
-                run_step(ex, step, frame)  # records itself (step or measurement)
+                run_step(ex, node, frame)  # records itself (step or measurement)
                 outcome, message = StepOutcome.OK, None
             except StepFailed as exc:
                 outcome, message = StepOutcome.ERROR, exc.message
             except (Abort, Exception) as exc:  # not recorded by the step itself: record it here
                 outcome = StepOutcome.ERROR
                 message = exc.reason if isinstance(exc, Abort) else f"{type(exc).__name__}: {exc}"
-                ex.store.step(ex.run_id, label, "safe", started, self.clock.now(), outcome, message, 1)
+                ex.store.step(ex.run_id, label, "safe", started, self.clock.now(), outcome, message, 1,
+                              step_id=node.id)
             ex.report("safe_step", {"index": i + 1, "outcome": outcome, "message": message})
             if outcome != StepOutcome.OK:
                 ex.event("safe_state", f"safe state step {i + 1} failed: {message}; continuing", severity="error",

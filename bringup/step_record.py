@@ -11,6 +11,7 @@ from typing import Any
 from . import binding
 from .execution import Execution
 from .verdict import PASS, UNKNOWN, describe_limits, judge
+from .store.records import Measurement
 
 DEFAULT_STEP_TIMEOUT = 60.0  # seconds; a driver call with no declared timeout still cannot hang forever
 
@@ -38,13 +39,15 @@ class Frame:
     deadline: float | None
     verdicts: list[str]
     gate: bool = True  # False inside a search: its probes are data, their failures are its signal
+    phase_attempt: int = 1  # which run of the phase (`retries:`), for the record
 
 
 
-def record(ex: Execution, frame: Frame, label: str, value: float, unit_symbol: str, low: float | None,
-            high: float | None, t: float, instrument: str | None, message: str | None, gate: bool,
-            attempt: int = 1, attempts: int = 1) -> None:
-    """Judge a value, store it, and raise StepFailed when it is a gate that did not pass."""
+def record(ex: Execution, frame: Frame, step_id: str, label: str, value: float, unit_symbol: str,
+           low: float | None, high: float | None, t: float, instrument: str | None, message: str | None, gate: bool,
+           attempt: int = 1, attempts: int = 1) -> None:
+    """Judge a value, store it under the plan step that took it (and its attempt), and raise
+    StepFailed when it is a gate that did not pass."""
     verdict = judge(value, low, high)
     if verdict != PASS:
         if message is None:
@@ -56,8 +59,11 @@ def record(ex: Execution, frame: Frame, label: str, value: float, unit_symbol: s
             message = f"{message} (attempt {attempt} of {attempts})"
         ex.progress.not_passing(message)
     coords = frame.coords or None
-    ex.store.measurement(ex.run_id, frame.path, label, None if value != value else value, unit_symbol, low, high,
-                         verdict, t, coords, instrument, ex.dut, message, gate=gate)
+    ex.store.measurement(Measurement(run_id=ex.run_id, path=frame.path, name=label,
+                                     value=None if value != value else value, unit=unit_symbol, low=low, high=high,
+                                     verdict=verdict, t=t, coords=coords, instrument=instrument, dut=ex.dut,
+                                     message=message, gate=gate, step_id=step_id, attempt=attempt,
+                                     phase_attempt=frame.phase_attempt))
     if ex.reporter is not None:
         ex.report("measurement", {"path": frame.path, "name": label, "value": value, "unit": unit_symbol, "low": low,
                                   "high": high, "verdict": verdict, "coords": coords, "message": message,
@@ -98,9 +104,19 @@ def _arg(v: Any) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def step_failed(ex: Execution, frame: Frame, kind: str, label: str, started: float, outcome: str, verdict: str,
-                 message: str, attempt: int) -> None:
-    ex.store.step(ex.run_id, f"{frame.path}/{label}", kind, started, ex.clock.now(), outcome, message, attempt)
-    ex.event("step", message, severity="error")
+def step_failed(ex: Execution, frame: Frame, step_id: str, kind: str, label: str, started: float, outcome: str,
+                verdict: str, message: str, attempt: int) -> None:
+    ex.store.step(ex.run_id, f"{frame.path}/{label}", kind, started, ex.clock.now(), outcome, message, attempt,
+                  step_id=step_id, phase_attempt=frame.phase_attempt)
+    step_event(ex, step_id, attempt, "step", message, severity="error")
     ex.progress.not_passing(message)
     raise StepFailed(verdict, message)
+
+
+def step_event(ex: Execution, step_id: str, attempt: int | None, kind: str, message: str, severity: str = "info",
+               data: dict | None = None, durable: bool = False) -> None:
+    """An event about one plan step (a retry, a failed step, a recovery): `Execution.event`, with
+    the step's id and attempt in the event's columns, so views need not read them from the text."""
+    ex.store.event(ex.run_id, ex.clock.now(), kind, message, severity=severity, data=data, durable=durable,
+                   step_id=step_id, attempt=attempt)
+    ex.report(kind, {"message": message, "severity": severity})

@@ -16,52 +16,54 @@ from . import binding, expr
 from .driver import DriverError, StepTimeout
 from .execution import Execution
 from .search_step import run_search
-from .step_record import (DEFAULT_STEP_TIMEOUT, Frame, StepFailed, label_of, limits, record, step_failed,
-                          where)
-from .plan import plan_measure
-from .procedure import (ComputeStep, DoStep, ForEachStep, MeasureStep, SearchStep, SoakStep, SweepRange, SweepStep,
-                        WaitStep, WaitUntilStep)
+from .plan import PlanStep
 from .states import StepOutcome
+from .step_record import (DEFAULT_STEP_TIMEOUT, Frame, StepFailed, label_of, limits, record, step_event,
+                          step_failed, where)
+from .procedure import SweepRange
 from .units import Quantity, format_quantity, unit
 from .verdict import FAIL, UNKNOWN
 
 # A condition or compute value inside a loop is the same text every time: parse it once (the tree is immutable)
 _parsed = functools.lru_cache(maxsize=512)(expr.parse)
 
-def run_steps(ex: Execution, steps: list[Any], frame: Frame) -> None:
-    for step in steps:
+def run_steps(ex: Execution, nodes: tuple[PlanStep, ...], frame: Frame) -> None:
+    for node in nodes:
         ex.tick()
         try:
-            run_step(ex, step, frame)
+            run_step(ex, node, frame)
         except StepFailed as failure:
-            if step.on_fail == "stop":
+            if node.step.on_fail == "stop":
                 raise
             if frame.gate and ex.progress.first_failure is None:
                 ex.progress.first_failure = failure.message  # the phase's reason, though it went on
 
 
-def run_step(ex: Execution, step: Any, frame: Frame) -> None:
-    if step.retry == 0 and step.timeout is None and type(step) is MeasureStep:
+def run_step(ex: Execution, node: PlanStep, frame: Frame) -> None:
+    step = node.step
+    if step.retry == 0 and step.timeout is None and node.kind == "measure":
         # the common case, kept lean: a sweep or soak makes thousands of these
         try:
-            _measure(ex, step, frame, frame.deadline, 1, 1)
+            _measure(ex, node, frame, frame.deadline, 1, 1)
         except StepFailed as failure:
             frame.verdicts.append(failure.verdict)
             raise
         return
     attempts = step.retry + 1
+    run = _RUN[node.kind]
     for attempt in range(1, attempts + 1):
         started = ex.clock.now()
         deadline = _deadline(ex, step, frame, started)
         try:
-            _dispatch(ex, step, frame, deadline, attempt, attempts)
+            run(ex, node, frame, deadline, attempt, attempts)
             return
         except StepFailed as failure:
             if attempt == attempts:
                 frame.verdicts.append(failure.verdict)
                 raise
-            ex.event("retry", f"{frame.path}: attempt {attempt} of {attempts} did not pass ({failure.message}); retrying",
-                     severity="warning")
+            step_event(ex, node.id, attempt, "retry",
+                       f"{frame.path}: attempt {attempt} of {attempts} did not pass ({failure.message}); retrying",
+                       severity="warning")
 
 
 def _deadline(ex: Execution, step: Any, frame: Frame, now: float) -> float | None:
@@ -71,47 +73,16 @@ def _deadline(ex: Execution, step: Any, frame: Frame, now: float) -> float | Non
     return own if frame.deadline is None else min(own, frame.deadline)
 
 
-def _dispatch(ex: Execution, step: Any, frame: Frame, deadline: float | None, attempt: int, attempts: int) -> None:
-    if isinstance(step, MeasureStep):
-        _measure(ex, step, frame, deadline, attempt, attempts)
-    elif isinstance(step, DoStep):
-        _do(ex, step, frame, deadline, attempt)
-    elif isinstance(step, WaitStep):
-        _timed(ex, frame, "wait", str(step.wait), deadline, attempt,
-               lambda: ex.wait(binding.evaluate(step.wait, frame.scope), deadline))
-    elif isinstance(step, WaitUntilStep):
-        _wait_until(ex, step, frame, deadline, attempt)
-    elif isinstance(step, ForEachStep):
-        names = list(step.for_each)
-        axes = [binding.literal_axis(v) for v in step.for_each.values()]
-        _loop(ex, step, frame, names, axes, f"for_each[{','.join(names)}]")
-    elif isinstance(step, SweepStep):
-        names = list(step.sweep)
-        axes = [binding.range_axis(a, frame.scope) if isinstance(a, SweepRange) else binding.literal_axis(a)
-                for a in step.sweep.values()]
-        _loop(ex, step, frame, names, axes, step.name or f"sweep[{','.join(names)}]")
-    elif isinstance(step, SoakStep):
-        _soak(ex, step, frame, deadline)
-    elif isinstance(step, ComputeStep):
-        _compute(ex, step, frame)
-    elif isinstance(step, SearchStep):
-        run_search(ex, step, frame, deadline, run_steps)
-    else:  # pragma: no cover - the model admits no other step
-        raise TypeError(type(step))
-
-
 def _check_deadline(ex: Execution, deadline: float | None) -> None:
     if deadline is not None and ex.clock.now() > deadline:
         raise StepTimeout("no result before the step's deadline")
 
 
 # -- measure --------------------------------------------------------------------------------------
-def _measure(ex: Execution, step: MeasureStep, frame: Frame, deadline: float | None, attempt: int,
+def _measure(ex: Execution, node: PlanStep, frame: Frame, deadline: float | None, attempt: int,
              attempts: int) -> None:
-    m = ex.plans.get(id(step))
-    if m is None:  # a step validation did not plan (it always does; this keeps the runner self-sufficient)
-        m = ex.plans[id(step)] = plan_measure(step, ex.bench.spec(step.measure.split(".")[0])[
-            step.measure.split(".", 1)[1]], ex.parameters)
+    step, m = node.step, node.measure
+    assert m is not None  # the plan works out every measure step
     clock = ex.clock
     t = clock.now()
     if m.const_args is not None:
@@ -133,14 +104,16 @@ def _measure(ex: Execution, step: MeasureStep, frame: Frame, deadline: float | N
         value, message = math.nan, f"reading failed: {exc}"
     if step.as_ is not None:
         frame.scope[step.as_] = Quantity(value, unit(m.unit))
-    record(ex, frame, label, value, m.unit, low, high, t, ex.bench.identities.get(m.role), message,
-            step.gate and frame.gate, attempt, attempts)
+    record(ex, frame, node.id, label, value, m.unit, low, high, t, ex.bench.identities.get(m.role), message,
+           step.gate and frame.gate, attempt, attempts)
 
 
 # -- compute --------------------------------------------------------------------------------------
-def _compute(ex: Execution, step: ComputeStep, frame: Frame) -> None:
+def _compute(ex: Execution, node: PlanStep, frame: Frame, deadline: float | None, attempt: int,
+             attempts: int) -> None:
     """A value worked out from earlier readings (psi = dT/dP), judged and recorded like a reading."""
-    u = ex.plans.get(id(step), step.unit or "")
+    step = node.step
+    u = node.unit if node.unit is not None else step.unit or ""
     t = ex.clock.now()
     message = None
     try:
@@ -151,38 +124,48 @@ def _compute(ex: Execution, step: ComputeStep, frame: Frame) -> None:
     low, high = limits(step.limit, frame.scope, u)
     frame.scope[step.compute] = Quantity(value, unit(u))
     label = step.name or step.compute
-    record(ex, frame, label, value, u, low, high, t, None, message, step.gate and frame.gate)
+    record(ex, frame, node.id, label, value, u, low, high, t, None, message, step.gate and frame.gate, attempt,
+           attempts)
 
 
 # -- do, wait, wait_until --------------------------------------------------------------------------
-def _do(ex: Execution, step: DoStep, frame: Frame, deadline: float | None, attempt: int) -> None:
-    role, action = step.do.split(".", 1)
-    spec = ex.bench.spec(role)[action]
-    raw, _ = binding.args_of(spec, step.with_)
-    args = binding.convert_args(spec, raw, frame.scope)
+def _do(ex: Execution, node: PlanStep, frame: Frame, deadline: float | None, attempt: int, attempts: int) -> None:
+    step, call = node.step, node.call
+    assert call is not None
+    args = call.args if call.args is not None else binding.convert_args(call.spec, call.raw, frame.scope)
     label = step.name or label_of(step.do, args)
 
     def act() -> None:
-        ex.bench.call(role, action, args, deadline if deadline is not None else ex.clock.now() + DEFAULT_STEP_TIMEOUT)
+        ex.bench.call(call.role, call.name, args,
+                      deadline if deadline is not None else ex.clock.now() + DEFAULT_STEP_TIMEOUT)
         _check_deadline(ex, deadline)
-    _timed(ex, frame, "do", label, deadline, attempt, act)
+    _timed(ex, frame, node.id, "do", label, deadline, attempt, act)
 
 
-def _timed(ex: Execution, frame: Frame, kind: str, label: str, deadline: float | None, attempt: int,
+def _wait(ex: Execution, node: PlanStep, frame: Frame, deadline: float | None, attempt: int, attempts: int) -> None:
+    # recorded under the plan's label, a parameter expanded ("wait 2 s", not "{settle}")
+    _timed(ex, frame, node.id, "wait", node.label.removeprefix("wait "), deadline, attempt,
+           lambda: ex.wait(binding.evaluate(node.step.wait, frame.scope), deadline))
+
+
+def _timed(ex: Execution, frame: Frame, step_id: str, kind: str, label: str, deadline: float | None, attempt: int,
            body: Callable[[], None]) -> None:
     started = ex.clock.now()
     try:
         body()
     except StepTimeout as exc:
-        step_failed(ex, frame, kind, label, started, StepOutcome.TIMEOUT, UNKNOWN if kind != "do" else FAIL,
-                     f"{label}: timed out ({exc})", attempt)
+        step_failed(ex, frame, step_id, kind, label, started, StepOutcome.TIMEOUT, UNKNOWN if kind != "do" else FAIL,
+                    f"{label}: timed out ({exc})", attempt)
     except DriverError as exc:
-        step_failed(ex, frame, kind, label, started, StepOutcome.ERROR, FAIL, f"{label}: {exc}", attempt)
+        step_failed(ex, frame, step_id, kind, label, started, StepOutcome.ERROR, FAIL, f"{label}: {exc}", attempt)
     else:
-        ex.store.step(ex.run_id, f"{frame.path}/{label}", kind, started, ex.clock.now(), StepOutcome.OK, None, attempt)
+        ex.store.step(ex.run_id, f"{frame.path}/{label}", kind, started, ex.clock.now(), StepOutcome.OK, None, attempt,
+                      step_id=step_id, phase_attempt=frame.phase_attempt)
 
 
-def _wait_until(ex: Execution, step: WaitUntilStep, frame: Frame, deadline: float | None, attempt: int) -> None:
+def _wait_until(ex: Execution, node: PlanStep, frame: Frame, deadline: float | None, attempt: int,
+                attempts: int) -> None:
+    step = node.step
     c = step.wait_until
     timeout = binding.evaluate(c.timeout, frame.scope)
     poll = max(binding.evaluate(c.poll, frame.scope), 1e-3)
@@ -203,8 +186,8 @@ def _wait_until(ex: Execution, step: WaitUntilStep, frame: Frame, deadline: floa
     while True:
         try:
             if predicate():
-                ex.store.step(ex.run_id, f"{frame.path}/{label}", "wait_until", started, ex.clock.now(), StepOutcome.OK, None,
-                              attempt)
+                ex.store.step(ex.run_id, f"{frame.path}/{label}", "wait_until", started, ex.clock.now(),
+                              StepOutcome.OK, None, attempt, step_id=node.id, phase_attempt=frame.phase_attempt)
                 return
             last_error.clear()
         except StepTimeout:
@@ -217,13 +200,29 @@ def _wait_until(ex: Execution, step: WaitUntilStep, frame: Frame, deadline: floa
             seen = "; last read: " + ", ".join(f"{k} = {v}" for k, v in last_read.items()) if last_read else ""
             what = f"{where(step.name, frame.coords)}: " if step.name else ""
             verdict = UNKNOWN if last_error or not last_read else FAIL
-            step_failed(ex, frame, "wait_until", label, started, StepOutcome.TIMEOUT, verdict,
-                         f"{what}'{c.condition}' not true within {now - started:.6g} s{why or seen}", attempt)
+            step_failed(ex, frame, node.id, "wait_until", label, started, StepOutcome.TIMEOUT, verdict,
+                        f"{what}'{c.condition}' not true within {now - started:.6g} s{why or seen}", attempt)
         ex.wait(min(poll, end - now))
 
 
 # -- loops -----------------------------------------------------------------------------------------
-def _loop(ex: Execution, step: Any, frame: Frame, names: list[str], axes: list[list[Any]], label: str) -> None:
+def _for_each(ex: Execution, node: PlanStep, frame: Frame, deadline: float | None, attempt: int,
+              attempts: int) -> None:
+    step = node.step
+    names = list(step.for_each)
+    axes = [binding.literal_axis(v) for v in step.for_each.values()]
+    _loop(ex, node, frame, names, axes, f"for_each[{','.join(names)}]")
+
+
+def _sweep(ex: Execution, node: PlanStep, frame: Frame, deadline: float | None, attempt: int, attempts: int) -> None:
+    step = node.step
+    names = list(step.sweep)
+    axes = [binding.range_axis(a, frame.scope) if isinstance(a, SweepRange) else binding.literal_axis(a)
+            for a in step.sweep.values()]
+    _loop(ex, node, frame, names, axes, step.name or f"sweep[{','.join(names)}]")
+
+
+def _loop(ex: Execution, node: PlanStep, frame: Frame, names: list[str], axes: list[list[Any]], label: str) -> None:
     started = ex.clock.now()
     outcome = StepOutcome.OK
     try:
@@ -231,30 +230,33 @@ def _loop(ex: Execution, step: Any, frame: Frame, names: list[str], axes: list[l
             scope = {**frame.scope, **dict(zip(names, point))}
             coords = {**frame.coords, **{n: (str(v) if isinstance(v, Quantity) else v) for n, v in zip(names, point)}}
             before = ex.progress.not_passed
-            run_steps(ex, step.steps, Frame(frame.phase, frame.path, scope, coords, frame.deadline, frame.verdicts))
-            if getattr(step, "recover", None) and ex.progress.not_passed != before:
-                _recover(ex, step, Frame(frame.phase, frame.path, scope, coords, frame.deadline, frame.verdicts),
-                         label, ex.progress.not_passed - before)
+            inner = Frame(frame.phase, frame.path, scope, coords, frame.deadline, frame.verdicts,
+                          phase_attempt=frame.phase_attempt)
+            run_steps(ex, node.steps, inner)
+            if node.recover and ex.progress.not_passed != before:
+                _recover(ex, node, inner, label, ex.progress.not_passed - before)
     except StepFailed:
         outcome = StepOutcome.ERROR
         raise
     finally:
-        ex.store.step(ex.run_id, f"{frame.path}/{label}", "loop", started, ex.clock.now(), outcome, None, 1)
+        ex.store.step(ex.run_id, f"{frame.path}/{label}", "loop", started, ex.clock.now(), outcome, None, 1,
+                      step_id=node.id, phase_attempt=frame.phase_attempt)
 
 
-def _recover(ex: Execution, step: SweepStep, frame: Frame, label: str, failed: int) -> None:
+def _recover(ex: Execution, node: PlanStep, frame: Frame, label: str, failed: int) -> None:
     """A point failed: the part may be hung, and a hung part fails every point after it, so the
     sweep's `recover` steps bring it back first. Said in the record, with the point's coordinates;
     the steps are gates (a part that does not come back stops the phase) and are recorded as steps."""
     where = ", ".join(f"{k}={v}" for k, v in frame.coords.items())
-    ex.event("recover", f"{frame.path}: {label} [{where}]: {failed} check(s) did not pass "
-                        f"(last: {ex.progress.not_passed_message}); recovering before the next point",
-             severity="warning", data={"sweep": label, "coords": frame.coords, "not_passed": failed,
-                                       "steps": len(step.recover)})
-    run_steps(ex, step.recover, frame)
+    step_event(ex, node.id, None, "recover", f"{frame.path}: {label} [{where}]: {failed} check(s) did not pass "
+                                             f"(last: {ex.progress.not_passed_message}); recovering before the next point",
+               severity="warning", data={"sweep": label, "coords": frame.coords, "not_passed": failed,
+                                         "steps": len(node.recover)})
+    run_steps(ex, node.recover, frame)
 
 
-def _soak(ex: Execution, step: SoakStep, frame: Frame, deadline: float | None) -> None:
+def _soak(ex: Execution, node: PlanStep, frame: Frame, deadline: float | None, attempt: int, attempts: int) -> None:
+    step = node.step
     duration = binding.evaluate(step.soak.duration, frame.scope)
     every = binding.evaluate(step.soak.every, frame.scope)
     if every <= 0:
@@ -262,16 +264,30 @@ def _soak(ex: Execution, step: SoakStep, frame: Frame, deadline: float | None) -
     start = ex.clock.now()
     label = step.name or "soak"
     samples = int(math.floor(duration / every + 1e-9)) + 1
-    ex.event("soak", f"{frame.path}: soak for {duration:g} s, sampling every {every:g} s ({samples} samples)",
-             data={"duration": duration, "every": every, "samples": samples})
+    step_event(ex, node.id, None, "soak",
+               f"{frame.path}: soak for {duration:g} s, sampling every {every:g} s ({samples} samples)",
+               data={"duration": duration, "every": every, "samples": samples})
     for k in range(samples):
         elapsed = ex.clock.now() - start
         scope = {**frame.scope, "t": Quantity(elapsed, unit("s"))}
         coords = {**frame.coords, "t": _hms(k * every)}
         ex.report("progress", {"path": frame.path, "done": elapsed, "total": duration})
-        run_steps(ex, step.steps, Frame(frame.phase, frame.path, scope, coords, deadline, frame.verdicts))
+        run_steps(ex, node.steps, Frame(frame.phase, frame.path, scope, coords, deadline, frame.verdicts,
+                                        phase_attempt=frame.phase_attempt))
         ex.wait(max(0.0, start + min((k + 1) * every, duration) - ex.clock.now()), deadline)
-    ex.store.step(ex.run_id, f"{frame.path}/{label}", "soak", start, ex.clock.now(), StepOutcome.OK, None, 1)
+    ex.store.step(ex.run_id, f"{frame.path}/{label}", "soak", start, ex.clock.now(), StepOutcome.OK, None, 1,
+                  step_id=node.id, phase_attempt=frame.phase_attempt)
+
+
+def _search(ex: Execution, node: PlanStep, frame: Frame, deadline: float | None, attempt: int, attempts: int) -> None:
+    run_search(ex, node, frame, deadline, run_steps)
+
+
+# how each kind of plan step runs: (execution, step, frame, deadline, attempt, attempts)
+_RUN: dict[str, Callable[[Execution, PlanStep, Frame, float | None, int, int], None]] = {
+    "measure": _measure, "do": _do, "wait": _wait, "wait_until": _wait_until, "for_each": _for_each,
+    "sweep": _sweep, "soak": _soak, "compute": _compute, "search": _search,
+}
 
 
 def _hms(seconds: float) -> str:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -18,13 +18,14 @@ from . import binding, bounds, expr, holds, salvage
 from .phase_order import topological
 from .procedure_file import load_procedure
 from .check_characterization import CharacterizationChecks
+from .check_steps import StepChecks
 from .driver import ActionSpec, guardrail_violation
-from .plan import plan_measure
-from .procedure import (ComputeStep, DoStep, ForEachStep, Limit, MeasureStep, Procedure, SearchStep, SoakStep,
-                        SweepRange, SweepStep, Value, WaitStep, WaitUntilStep)
+from .plan import Plan, kind_of
+from .plan_compile import compile_plan
+from .procedure import RESERVED_PHASE_IDS, Limit, Procedure, SweepRange, Value
 from .source import Document, InvalidInput, Loc, Problem
 from .station import Station
-from .units import DIMENSIONLESS, Quantity, UnitError, expect_reference, parse_expect, parse_quantity, unit
+from .units import DIMENSIONLESS, Quantity, UnitError, parse_quantity, unit
 
 _MAX_COMBINATIONS = 10_000
 
@@ -38,17 +39,17 @@ class Checked:
     station: Station
     parameters: dict[str, Any]
     sha256: str
-    order: list[str] = field(default_factory=list)  # phases in dependency order
-    plans: dict[int, Any] = field(default_factory=dict)  # id(step) -> a measure's plan, a compute's unit
+    order: list[str]  # phases in dependency order
+    plan: Plan  # the compiled plan the runner walks (plan.py)
 
 
 # -- semantics -----------------------------------------------------------------------------------
-class _Checker(CharacterizationChecks):
+class _Checker(StepChecks, CharacterizationChecks):
     def __init__(self, proc: Procedure, doc: Document, station: Station, overrides: dict[str, str]) -> None:
         self.proc, self.doc, self.station = proc, doc, station
         self.problems: list[Problem] = []
         self.params = self._parameters(overrides)
-        self.plans: dict[int, Any] = {}  # measure steps' plans; compute steps' units
+        self.units: dict[Loc, str] = {}  # each compute step's unit, by its place in the file, for the plan
         self.extremes: dict[int, Any] = {}  # a loop axis's smallest and largest value (binding.representatives)
 
     def fail(self, loc: Loc, message: str, hint: str = "", key: bool = False) -> None:
@@ -188,79 +189,7 @@ class _Checker(CharacterizationChecks):
         if as_ is not None and safe:
             self.fail(loc + ("as",), "the safe state names no values", "remove 'as:'")
         self.value(step.timeout, "time", loc + ("timeout",), scope, "timeout")
-        if isinstance(step, DoStep):
-            found = self.spec(step.do, "action", loc + ("do",))
-            if found:
-                self.args(found[0], found[1], step.with_, loc, scope)
-        elif isinstance(step, MeasureStep):
-            found = self.spec(step.measure, "reading", loc + ("measure",))
-            if found:
-                self.args(found[0], found[1], step.with_, loc, scope)
-                self.limit(step.limit, found[1].unit or "", loc + ("limit",), scope)
-                if step.expect is not None:
-                    ref = expect_reference(step.expect)
-                    if ref is not None and not isinstance(self.params.get(ref), Quantity):
-                        self.fail(loc + ("expect",), f"expect '{step.expect}': '{ref}' is not a parameter with a unit",
-                                  "name a parameter such as vdd_core: 0.75 V, or use 'limit' with loop variables")
-                        return
-                    try:
-                        nominal = parse_expect(step.expect, self.params.get(ref) if ref else None)[0]
-                    except UnitError as exc:
-                        self.fail(loc + ("expect",), str(exc))
-                        return
-                    want = unit(found[1].unit).dimension if found[1].unit else "number"
-                    if nominal.dimension != want and not (want == "number" and nominal.unit is DIMENSIONLESS):
-                        self.fail(loc + ("expect",), f"expect '{step.expect}' is a {nominal.dimension}, but "
-                                                     f"{step.measure} reads a {want} ({found[1].unit or 'no unit'})")
-                        return
-                if not self.problems:
-                    self.plans[id(step)] = plan_measure(step, found[1], self.params)
-                if step.as_ is not None:
-                    return step.as_, unit(found[1].unit).dimension if found[1].unit else "number"
-        elif isinstance(step, ComputeStep):
-            return self.compute(step, loc, scope, safe)
-        elif isinstance(step, SearchStep):
-            return self.search(step, loc, scope, safe)
-        elif isinstance(step, WaitStep):
-            self.value(step.wait, "time", loc + ("wait",), scope, "wait")
-        elif isinstance(step, WaitUntilStep):
-            c = step.wait_until
-            self.value(c.timeout, "time", loc + ("wait_until", "timeout"), scope, "timeout")
-            self.value(c.poll, "time", loc + ("wait_until", "poll"), scope, "poll")
-            self.condition(c.condition, loc + ("wait_until", "condition"), scope)
-        elif isinstance(step, ForEachStep):
-            if safe:
-                self.fail(loc, "the safe state runs plain steps in order: no loops", "list the steps out")
-            inner = dict(scope)
-            for name, values in step.for_each.items():
-                if not values:
-                    self.fail(loc + ("for_each", name), f"for_each '{name}' has no values")
-                inner[name] = binding.literal_axis(values) or [0]
-            self.steps(step.steps, loc + ("steps",), inner)
-        elif isinstance(step, SweepStep):
-            inner = dict(scope)
-            for name, axis in step.sweep.items():
-                aloc = loc + ("sweep", name)
-                if isinstance(axis, SweepRange):
-                    points = self.range_points(axis, aloc, scope)
-                else:
-                    points = binding.literal_axis(axis)
-                    dims = {p.dimension for p in points if isinstance(p, Quantity)}
-                    if len(dims) > 1:
-                        self.fail(aloc, f"sweep axis '{name}' mixes {', '.join(sorted(dims))}")
-                if not points and not isinstance(axis, SweepRange):  # a bad range is reported already
-                    self.fail(aloc, f"sweep axis '{name}' has no points")
-                inner[name] = points or [0]
-            self.steps(step.steps, loc + ("steps",), inner)
-            self.steps(step.recover, loc + ("recover",), inner)
-        elif isinstance(step, SoakStep):
-            if safe:
-                self.fail(loc, "the safe state cannot soak", "use 'wait'")
-            self.value(step.soak.duration, "time", loc + ("soak", "duration"), scope, "soak duration")
-            self.value(step.soak.every, "time", loc + ("soak", "every"), scope, "soak interval")
-            inner = {**scope, "t": [Quantity(0.0, unit("s"))]}
-            self.steps(step.steps, loc + ("steps",), inner)
-        return None
+        return _CHECKS[kind_of(step)](self, step, loc, scope, safe)
 
     def range_points(self, axis: SweepRange, loc: Loc, scope: dict[str, list[Any]]) -> list[Any]:
         dims = []
@@ -319,6 +248,9 @@ class _Checker(CharacterizationChecks):
         for i, p in enumerate(self.proc.phases):
             if p.id in ids:
                 self.fail(("phases", i, "id"), f"phase id '{p.id}' is used twice", "give each phase its own id")
+            elif p.id in RESERVED_PHASE_IDS:  # the plan's ids of the safe state's steps and the interlocks
+                self.fail(("phases", i, "id"), f"phase id '{p.id}' is reserved: it names the {RESERVED_PHASE_IDS[p.id]} "
+                          "in the plan and the record", "give the phase another id")
             ids.setdefault(p.id, i)
             self.value(p.timeout, "time", ("phases", i, "timeout"), scope, "phase timeout")
             self.steps(p.steps, ("phases", i, "steps"), scope)
@@ -345,6 +277,14 @@ class _Checker(CharacterizationChecks):
             self.fail(("phases", ids[cycle[0]], "after"), "phases depend on each other in a cycle: "
                       + " -> ".join(cycle + [cycle[0]]), "remove one 'after:' so that the phases can be ordered")
         return order
+
+
+# one check per step kind (plan.KINDS names them); each returns the value a step names with `as:`
+_CHECKS: dict[str, Callable[..., tuple[str, str] | None]] = {
+    "do": _Checker.do, "measure": _Checker.measure, "compute": _Checker.compute, "search": _Checker.search,
+    "wait": _Checker.wait, "wait_until": _Checker.wait_until, "for_each": _Checker.for_each,
+    "sweep": _Checker.sweep, "soak": _Checker.soak,
+}
 
 
 def _unit_for(dim: str) -> str:
@@ -375,7 +315,8 @@ def check(proc: Procedure, doc: Document, station: Station, overrides: dict[str,
         c.fail(loc, message, hint)
     if c.problems:
         raise InvalidInput(c.problems)
-    return Checked(proc, doc, station, c.params, hashlib.sha256(doc.text.encode()).hexdigest(), order, c.plans)
+    plan = compile_plan(proc, station, c.params, order, c.units)
+    return Checked(proc, doc, station, c.params, hashlib.sha256(doc.text.encode()).hexdigest(), order, plan)
 
 
 def validate(procedure_path: str | Path, station: Station, overrides: dict[str, str] | None = None) -> Checked:

@@ -4,8 +4,9 @@ The store records what happened; the procedure (its path and sha256 are in the r
 says what was planned. From it the dashboard learns the limits a telemetry channel is judged
 against (the interlocks and checks that read it), how long the phases still to come will take
 at least (their soaks and waits), how many points a sweep has, and how many safe-state steps
-there are. If the file is gone or has changed since the run started, the dashboard shows the
-run without these rather than guess.
+there are. It walks the plan's tree of the procedure (`plan_compile.outline_plan`: the same
+step ids and kinds as the run's, without a station). If the file is gone or has changed since
+the run started, the dashboard shows the run without these rather than guess.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .. import binding
-from ..procedure import (ForEachStep, MeasureStep, Procedure, SoakStep, SweepRange, SweepStep, Value,
-                         WaitStep)
+from ..plan import PlanStep
+from ..plan_compile import outline_plan
+from ..procedure import MeasureStep, Procedure, SweepRange, Value
 from ..states import PhaseState
 from ..units import expect_reference, parse_expect, unit
 from .telemetry import parse_channel
@@ -126,14 +128,18 @@ def load(run: dict) -> tuple[Outline | None, str | None]:
     if hashlib.sha256(doc.text.encode()).hexdigest() != run.get("procedure_sha256"):
         return None, f"no limits or estimates: procedure file changed since the run started ({path})"
     scope = {k: binding.parse_parameter(v) for k, v in (run.get("parameters") or {}).items()}
-    return build(proc, scope), None
+    try:
+        return build(proc, scope), None
+    except Exception as exc:  # parameters the file's steps cannot be worked out with: show the run without
+        return None, f"no limits or estimates: the run's parameters do not fit {path} ({type(exc).__name__})"
 
 
 def build(proc: Procedure, scope: dict[str, Any]) -> Outline:
+    """The outline, from the plan's tree of the procedure (its steps, kinds and loops)."""
     out = Outline(proc, scope)
     for m in proc.monitors:
         out.sources.append(LimitSource(m.read, _const_args(m.with_), m.limit.low, m.limit.high, m.name or m.read))
-    for phase in proc.phases:
+    for phase in outline_plan(proc, scope).phases:
         out.after[phase.id] = list(phase.after)
         out.estimates[phase.id] = _estimate(phase.steps, scope)
         loops: list[Loop] = []
@@ -142,24 +148,24 @@ def build(proc: Procedure, scope: dict[str, Any]) -> Outline:
     return out
 
 
-def _walk(steps: list[Any], scope: dict[str, Any], outer: frozenset[str], outer_n: int, loops: list[Loop],
+def _walk(nodes: tuple[PlanStep, ...], scope: dict[str, Any], outer: frozenset[str], outer_n: int, loops: list[Loop],
           sources: list[LimitSource]) -> None:
-    for step in steps:
-        if isinstance(step, MeasureStep):
+    for node in nodes:
+        kind, step = node.kind, node.step
+        if kind == "measure":
             low, high = _measure_limits(step, scope)
             if low is not None or high is not None:
                 sources.append(LimitSource(step.measure, _const_args(step.with_), low, high, None))
-        elif isinstance(step, (SweepStep, ForEachStep)):
-            axes = step.sweep if isinstance(step, SweepStep) else step.for_each
+        elif kind in ("sweep", "for_each"):
+            axes = step.sweep if kind == "sweep" else step.for_each
             n = _points(axes, scope)
             names = outer | frozenset(axes)
-            label = (getattr(step, "name", None) or
-                     f"{'sweep' if isinstance(step, SweepStep) else 'for_each'} {', '.join(axes)}")
+            label = getattr(step, "name", None) or f"{kind} {', '.join(axes)}"
             if n is not None:
                 loops.append(Loop(names, outer_n * n, label))
-            _walk(step.steps, scope, names, outer_n * (n or 1), loops, sources)
-        elif isinstance(step, SoakStep):
-            _walk(step.steps, scope, outer | {"t"}, outer_n, [], sources)
+            _walk(node.steps, scope, names, outer_n * (n or 1), loops, sources)
+        elif kind == "soak":
+            _walk(node.steps, scope, outer | {"t"}, outer_n, [], sources)
 
 
 def _points(axes: dict[str, Any], scope: dict[str, Any]) -> int | None:
@@ -173,18 +179,24 @@ def _points(axes: dict[str, Any], scope: dict[str, Any]) -> int | None:
     return n
 
 
-def _estimate(steps: list[Any], scope: dict[str, Any]) -> float:
+# run-clock seconds a step of each kind takes at least (readings and actions count as 0)
+_AT_LEAST: dict[str, Callable[[PlanStep, dict[str, Any]], float]] = {
+    "wait": lambda node, scope: binding.evaluate(node.step.wait, scope),
+    "soak": lambda node, scope: max(binding.evaluate(node.step.soak.duration, scope), _estimate(node.steps, scope)),
+    "sweep": lambda node, scope: (_points(node.step.sweep, scope) or 1) * _estimate(node.steps, scope),
+    "for_each": lambda node, scope: (_points(node.step.for_each, scope) or 1) * _estimate(node.steps, scope),
+}
+
+
+def _estimate(nodes: tuple[PlanStep, ...], scope: dict[str, Any]) -> float:
     """Run-clock seconds the steps take at least: their waits and soaks (readings count as 0)."""
     total = 0.0
-    for step in steps:
+    for node in nodes:
+        at_least = _AT_LEAST.get(node.kind)
+        if at_least is None:
+            continue
         try:
-            if isinstance(step, WaitStep):
-                total += binding.evaluate(step.wait, scope)
-            elif isinstance(step, SoakStep):
-                total += max(binding.evaluate(step.soak.duration, scope), _estimate(step.steps, scope))
-            elif isinstance(step, (SweepStep, ForEachStep)):
-                axes = step.sweep if isinstance(step, SweepStep) else step.for_each
-                total += (_points(axes, scope) or 1) * _estimate(step.steps, scope)
+            total += at_least(node, scope)
         except Exception:  # a duration that depends on a loop variable: leave it out of the bound
             continue
     return total

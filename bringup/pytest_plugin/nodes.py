@@ -8,9 +8,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from ..states import PhaseState, StepOutcome
+from ..plan import PlanStep
+from ..states import PhaseState
+from .attribution import Outcome, judge_phase, last_attempt, safe_outcome
 from .summary import RUNS
-from .attribution import Outcome, Tape, judge_phase, step_label
 
 SAFE_STATE = "safe_state"
 
@@ -66,14 +67,12 @@ class ProcedureFile(pytest.File):
         except InvalidInput as exc:
             raise self.CollectError(f"not a valid procedure for station {opt('bringup_station') or '(default)'}; "
                                     f"nothing was run:\n{exc}") from None
-        proc = self.checked.procedure
-        declared = {p.id: i for i, p in enumerate(proc.phases)}
-        by_id = {p.id: p for p in proc.phases}
+        plan = self.checked.plan
         for pid in self.checked.order:
-            yield PhaseGroup.from_parent(self, name=pid, steps=by_id[pid].steps,
-                                         loc=("phases", declared[pid], "steps"))
-        if proc.safe_state:
-            yield PhaseGroup.from_parent(self, name=SAFE_STATE, steps=proc.safe_state, loc=(SAFE_STATE,))
+            phase = plan.phase(pid)
+            yield PhaseGroup.from_parent(self, name=pid, nodes=phase.steps, loc=("phases", phase.index, "steps"))
+        if plan.safe_state:
+            yield PhaseGroup.from_parent(self, name=SAFE_STATE, nodes=plan.safe_state, loc=(SAFE_STATE,))
 
     def setup(self) -> None:
         self.results = self._run()
@@ -81,36 +80,37 @@ class ProcedureFile(pytest.File):
     def _run(self) -> dict[str, list[Outcome]]:
         from .. import session
         from ..source import InvalidInput
-        from ..store import StoreError, default_path
+        from ..store import StoreError, StoreReader, default_path
 
         opt = self.config.getoption
         store_path = Path(opt("bringup_store")) if opt("bringup_store") else default_path()
         try:
             if opt("bringup_station"):
-                tape, result = self._run_on(session.prepare(self.path, self.station, self.overrides), store_path)
+                result = self._run_on(session.prepare(self.path, self.station, self.overrides), store_path)
             else:
-                tape, result = self._run_embedded(store_path)
+                result = self._run_embedded(store_path)
+            with StoreReader(store_path) as reader, reader.snapshot():
+                recorded = (reader.phases(result.run_id), reader.measurements(result.run_id),
+                            reader.steps(result.run_id))
         except (InvalidInput, StoreError, OSError) as exc:
             raise RunProblem(f"{self.path.name} could not be run: {exc}") from None
         self.config.stash[RUNS].append(
             f"{self.nodeid}: run {result.run_id} {result.state}, verdict {result.verdict}"
             + (f" ({result.reason})" if result.reason else "")
             + f"; `bringup report {result.run_id} --store {store_path}`")
-        return self._judge(tape.records)
+        return self._judge(*recorded)
 
-    def _run_on(self, prepared: Any, store_path: Path, meta: dict | None = None,
-                finish: Any = None) -> tuple[Tape, Any]:
+    def _run_on(self, prepared: Any, store_path: Path, meta: dict | None = None, finish: Any = None) -> Any:
         from .. import session
 
         with session.open_store(store_path, prepared) as db:
-            tape = Tape(db)
-            result = session.run(prepared, tape, dut=self.config.getoption("bringup_dut"), meta=meta)
+            result = session.run(prepared, db, dut=self.config.getoption("bringup_dut"), meta=meta)
             if finish is not None:  # the simulator's ground truth, kept with the run it explains
                 db.event(result.run_id, prepared.clock.now(), "ground_truth", "what the simulator injected",
                          data=finish(), durable=True)
-        return tape, result
+        return result
 
-    def _run_embedded(self, store_path: Path) -> tuple[Tape, Any]:
+    def _run_embedded(self, store_path: Path) -> Any:
         """As `bringup run` with no --station: a simulated lab in this process, on real transports."""
         from .. import session
         from ..commands.sim import embedded_lab
@@ -121,54 +121,29 @@ class ProcedureFile(pytest.File):
             prepared = session.prepare(self.path, lab.station, self.overrides, clock=lab.clock)
             return self._run_on(prepared, store_path, meta=lab.meta(), finish=lab.ground_truth)
 
-    def _judge(self, records: list[tuple[str, Any]]) -> dict[str, list[Outcome]]:
-        by_phase: dict[str, list[tuple[str, dict]]] = defaultdict(list)
-        safe: dict[int, list[tuple[str, dict]]] = defaultdict(list)
-        ended: dict[str, tuple[str, str | None]] = {}
-        for kind, rec in records:
-            if kind == "phase":
-                if rec["state"] == PhaseState.RUNNING:
-                    by_phase[rec["phase"]] = []  # a retried phase starts over: its last attempt counts
-                ended[rec["phase"]] = (rec["state"], rec.get("reason"))
-                continue
-            head, _, rest = rec["path"].partition("/")
-            if head == SAFE_STATE:
-                safe[int(rest.split("/", 1)[0])].append((kind, rec))
-            else:
-                by_phase[head].append((kind, rec))
-        proc = self.checked.procedure
-        by_id = {p.id: p for p in proc.phases}
+    def _judge(self, phases: list[dict], measurements: list[dict], steps: list[dict]) -> dict[str, list[Outcome]]:
+        """Each item's outcome, from the rows its step (and the steps inside it) recorded."""
+        plan = self.checked.plan
+        ended = {p["phase_id"]: (p["state"], p["reason"]) for p in phases}
         out: dict[str, list[Outcome]] = {}
         for pid in self.checked.order:
-            steps = by_id[pid].steps
+            nodes = plan.phase(pid).steps
             state, reason = ended.get(pid, (PhaseState.PENDING, None))
-            out[pid] = judge_phase(steps, unique_names([step_label(s) for s in steps]), by_phase.get(pid, []),
-                                   pid, state, reason)
-        out[SAFE_STATE] = [_safe_outcome(safe.get(i + 1, [])) for i in range(len(proc.safe_state))]
+            prefix = pid + "/"
+            ms, ss = last_attempt([m for m in measurements if (m["step_id"] or "").startswith(prefix)],
+                                  [s for s in steps if (s["step_id"] or "").startswith(prefix)])
+            out[pid] = judge_phase(nodes, unique_names([n.label for n in nodes]), ms, ss, pid, state, reason)
+        out[SAFE_STATE] = [safe_outcome(node, measurements, steps) for node in plan.safe_state]
         return out
-
-
-def _safe_outcome(records: list[tuple[str, dict]]) -> Outcome:
-    out = Outcome(done=True)
-    for kind, rec in records:
-        out.add(kind, rec)
-    if not records:
-        return Outcome("skipped", "not run: the run ended before its safe state")
-    if any(s["outcome"] == StepOutcome.SKIPPED for s in out.steps):
-        out.status, out.message = "skipped", next(s["message"] for s in out.steps if s["outcome"] == StepOutcome.SKIPPED)
-    failures = out.failures()
-    if failures:
-        out.status, out.message = "failed", "safe state step failed: " + failures[0]
-    return out
 
 
 class PhaseGroup(pytest.Collector):
     """A phase (or the safe state): one item per top-level step."""
 
-    def __init__(self, *, steps: list[Any], loc: tuple, **kw: Any) -> None:
+    def __init__(self, *, nodes: tuple[PlanStep, ...], loc: tuple, **kw: Any) -> None:
         super().__init__(**kw)
-        self.steps, self.loc = steps, loc
-        self.names = unique_names([step_label(s) for s in steps])
+        self.nodes, self.loc = nodes, loc
+        self.names = unique_names([n.label for n in nodes])
 
     def collect(self) -> Iterator[pytest.Item]:
         for j, name in enumerate(self.names):

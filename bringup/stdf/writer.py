@@ -28,9 +28,8 @@ from datetime import datetime, timezone
 
 from .. import __version__
 from ..dut import dut_serial
-from ..junit import attempt_of
 from ..states import PhaseState, RunState
-from ..store import FAIL, PASS, UNKNOWN, StoreReader, UnknownRun
+from ..store import FAIL, PASS, UNKNOWN, StoreReader, UnknownRun, retried
 from .numbering import StdfTest, chip_of, identify, number_tests
 from .records import encode, float32
 
@@ -62,12 +61,6 @@ def is_check(m: dict) -> bool:
     return (low == 1 and high in (None, 1)) or (low in (None, 0) and high == 0)
 
 
-def superseded(m: dict) -> bool:
-    """A failed attempt that the step retried: not the measurement's final word."""
-    attempt = attempt_of(m["message"])
-    return attempt is not None and attempt[0] < attempt[1]
-
-
 def conditions(coords: dict | None) -> str:
     items = [(k, v) for k, v in (coords or {}).items() if k != "chip"]
     return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in items)
@@ -88,6 +81,7 @@ class StdfRun:
 
     def __init__(self, run: dict, phases: list[dict], measurements: list[dict], events: list[dict] = ()) -> None:
         self.run, self.phases, self.ms = run, phases, measurements
+        self.replaced = retried(measurements)  # failed attempts the step retried: not the final word
         self.dut = dut_serial(run, list(events))
         self.keys = [identify(m) for m in measurements]
         self.key_of = {m["id"]: k for m, k in zip(measurements, self.keys)}
@@ -128,7 +122,7 @@ class StdfRun:
 
     def _judge(self, part: Part) -> None:
         # characterization data (shmoo points) is in the PTRs but does not bin the part
-        final = [m for m in part.tests if not superseded(m) and m.get("gate", 1)]
+        final = [m for m in part.tests if m["id"] not in self.replaced and m.get("gate", 1)]
         failed = [m for m in final if m["verdict"] == FAIL]
         if failed:
             first = failed[0]["path"].split("/")[0]

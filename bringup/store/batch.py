@@ -120,15 +120,17 @@ _UPSERT_PHASE = f"""INSERT INTO phases (run_id, phase_id, ord, state, verdict, r
         ended_t = CASE WHEN excluded.state = 'running' THEN NULL
                        ELSE COALESCE(excluded.ended_t, ended_t) END"""
 
-_INSERT_STEP = """INSERT INTO steps (run_id, path, kind, started_t, ended_t, outcome, message, attempt)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+_INSERT_STEP = """INSERT INTO steps (run_id, path, kind, started_t, ended_t, outcome, message, attempt, step_id,
+    phase_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 _INSERT_MEASUREMENT = """INSERT INTO measurements (run_id, path, name, value, unit, low, high, verdict,
-    t, coords, instrument, dut, message, gate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    t, coords, instrument, dut, message, gate, step_id, attempt, phase_attempt)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 _INSERT_SAMPLE = "INSERT INTO samples (channel_id, t, value) VALUES (?, ?, ?)"
 
-_INSERT_EVENT = "INSERT INTO events (run_id, t, kind, severity, message, data) VALUES (?, ?, ?, ?, ?, ?)"
+_INSERT_EVENT = """INSERT INTO events (run_id, t, kind, severity, message, data, step_id, attempt)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
 
 _END_RUN = "UPDATE runs SET state = ?, verdict = ?, exit_code = ?, ended_t = ?, reason = ? WHERE id = ?"
 
@@ -136,7 +138,9 @@ _PHASE_SEVERITY = {PhaseState.FAILED: Severity.ERROR, PhaseState.ABORTED: Severi
 
 
 def _measurement_row(item: tuple) -> tuple:
-    (_, run, path, name, value, unit, low, high, verdict, t, coords, instrument, dut, message, gate) = item
+    _, m, coords = item
+    run, path, name, value, unit, low, high, t, message = (m.run_id, m.path, m.name, m.value, m.unit, m.low, m.high,
+                                                           m.t, m.message)
     stored = value if type(value) is float else real(value)
     if stored is None and value is not None:
         # Keep the evidence of a reading that was not a number rather than silently dropping it.
@@ -147,9 +151,10 @@ def _measurement_row(item: tuple) -> tuple:
             name if type(name) is str and name.isascii() else text(name), stored,
             unit if type(unit) is str and unit.isascii() else text(unit),
             low if low is None or type(low) is float else real(low),
-            high if high is None or type(high) is float else real(high), verdict,
+            high if high is None or type(high) is float else real(high), m.verdict,
             t if type(t) is float else real(t), None if coords is None else to_json(coords),
-            opt_text(instrument), opt_text(dut), opt_text(message), 1 if gate else 0)
+            opt_text(m.instrument), opt_text(m.dut), opt_text(message), 1 if m.gate else 0, opt_text(m.step_id),
+            int(m.attempt), int(m.phase_attempt))
 
 
 class BatchWriter:
@@ -184,12 +189,13 @@ class BatchWriter:
             elif op == MEASUREMENT:
                 measurements.append(_measurement_row(item))
             elif op == STEP:
-                _, run, path, kind, t0, t1, outcome, message, attempt = item
+                _, run, path, kind, t0, t1, outcome, message, attempt, step_id, phase_attempt = item
                 steps.append((run, text(path), text(kind), real(t0), real(t1), text(outcome),
-                              opt_text(message), int(attempt)))
+                              opt_text(message), int(attempt), opt_text(step_id), int(phase_attempt)))
             elif op == EVENT:
-                _, run, t, kind, message, severity, data = item
-                events.append((run, real(t), text(kind), text(severity), text(message), to_json(data)))
+                _, run, t, kind, message, severity, data, step_id, attempt = item
+                events.append((run, real(t), text(kind), text(severity), text(message), to_json(data),
+                               opt_text(step_id), None if attempt is None else int(attempt)))
             elif op == PHASE:
                 _, run, phase, state, t, verdict, reason, order = item
                 phases.append({"run": run, "phase": text(phase), "ord": order, "state": state,
@@ -198,14 +204,14 @@ class BatchWriter:
                 data = {"phase": phase, "state": state, "verdict": verdict, "reason": reason,
                         "order": order}
                 events.append((run, real(t), "phase", _PHASE_SEVERITY.get(state, "info"),
-                               text(message), to_json(data)))
+                               text(message), to_json(data), None, None))
             elif op == RUN_BEGIN:
                 # Inserted at once: the run id is the result the caller is waiting for.
                 _, ticket, fields, t, event_data = item
                 cur = conn.execute(_INSERT_RUN, fields)
                 run = cur.lastrowid
                 conn.execute(_INSERT_EVENT, (run, real(t) or 0.0, "run", "info", "run started",
-                                             to_json(event_data)))
+                                             to_json(event_data), None, None))
                 settle.append((ticket, run))
             elif op == RUN_END:
                 _, run, state, verdict, exit_code, t, reason = item
@@ -213,7 +219,7 @@ class BatchWriter:
                 message = f"run {state}, verdict {verdict}" + (f": {reason}" if reason else "")
                 events.append((run, real(t), "run", Severity.INFO if state == RunState.PASSED else Severity.WARNING,
                                text(message), to_json({"state": state, "verdict": verdict,
-                                                       "exit_code": exit_code, "reason": reason})))
+                                                       "exit_code": exit_code, "reason": reason}), None, None))
             elif op == SYNC:
                 settle.append((item[1], None))
         if phases:

@@ -52,6 +52,7 @@ class StoreReader:
             # file WAL readers need; nobody can be writing there either, so read it as immutable.
             self._conn = self._open(immutable=True)
         self._ready = False
+        self._version: int | None = None
 
     def _open(self, immutable: bool) -> sqlite3.Connection:
         uri = f"{self.path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if immutable else "")
@@ -112,14 +113,18 @@ class StoreReader:
                 ended_t FROM phases WHERE run_id = ? ORDER BY ord, id""", (run_id,))
 
     def steps(self, run_id: int) -> list[dict]:
-        return self._dicts("""SELECT id, path, kind, started_t, ended_t, outcome, message, attempt
+        """Finished steps in the order recorded, each with its plan `step_id` (None in old stores)."""
+        return self._dicts(f"""SELECT id, path, kind, started_t, ended_t, outcome, message, attempt,
+                {self._since_v3("step_id")}, {self._since_v3("phase_attempt", "1")}
                 FROM steps WHERE run_id = ? ORDER BY id""", (run_id,))
 
     def measurements(self, run_id: int, verdicts: set[str] | None = None, gates_only: bool = False) -> list[dict]:
         """Measurements in the order taken, optionally only those with the given verdicts, or only
         gates (not characterization data such as shmoo points; `gate` says which each row is)."""
-        sql = """SELECT id, path, name, value, unit, low, high, verdict, t, coords, instrument, dut,
-                message, gate FROM measurements WHERE run_id = ?"""
+        sql = f"""SELECT id, path, name, value, unit, low, high, verdict, t, coords, instrument, dut,
+                message, gate, {self._since_v3("step_id")}, {self._since_v3("attempt", "1")},
+                {self._since_v3("phase_attempt", "1")}
+                FROM measurements WHERE run_id = ?"""
         args: list[Any] = [run_id]
         if gates_only:
             sql += " AND gate = 1"
@@ -146,7 +151,8 @@ class StoreReader:
     def events(self, run_id: int, since_id: int = 0, limit: int | None = None, kind: str | None = None) -> list[dict]:
         """Events with id > `since_id`, oldest first: poll with the last id seen to follow a run.
         `kind`: only events of that kind (e.g. "interlocks", "ground_truth")."""
-        sql = "SELECT id, t, kind, severity, message, data FROM events WHERE run_id = ? AND id > ?"
+        sql = (f"SELECT id, t, kind, severity, message, data, {self._since_v3('step_id')}, "
+               f"{self._since_v3('attempt')} FROM events WHERE run_id = ? AND id > ?")
         args: list[Any] = [run_id, since_id]
         if kind is not None:
             sql += " AND kind = ?"
@@ -200,6 +206,14 @@ class StoreReader:
                 FROM channels c WHERE c.run_id = ? ORDER BY c.id""", (run_id,))
 
     # -- plumbing ------------------------------------------------------------------------------
+
+    def _since_v3(self, column: str, old: str = "NULL") -> str:
+        """A column schema v3 added, or what it means in a store written before (readers do not
+        migrate: an archived store opens read-only and reports as it is)."""
+        if self._version is None or self._version < 3:  # a store still being created may migrate on
+            with self._lock:
+                self._version = check_ours(self._conn, self.path)
+        return column if self._version >= 3 else f"{old} AS {column}"
 
     def _run_dict(self, row: sqlite3.Row) -> dict:
         run = dict(row)

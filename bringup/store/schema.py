@@ -123,7 +123,19 @@ _V1 = [
 # measurement, but never gates: reports and JUnit count only gate = 1 as failures.
 _V2 = ["ALTER TABLE measurements ADD COLUMN gate INTEGER NOT NULL DEFAULT 1"]
 
-MIGRATIONS: tuple[list[str], ...] = (_V1, _V2)
+# v3: a result knows which step of the compiled plan made it, and on which attempt of the step
+# (and of its phase, which `retries:` may run again): JUnit, STDF and the pytest plugin read
+# these columns instead of parsing messages. Rows of older stores have no step id (NULL) and
+# count as first attempts.
+_V3 = ["ALTER TABLE measurements ADD COLUMN step_id TEXT",
+       "ALTER TABLE measurements ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1",
+       "ALTER TABLE measurements ADD COLUMN phase_attempt INTEGER NOT NULL DEFAULT 1",
+       "ALTER TABLE steps ADD COLUMN step_id TEXT",
+       "ALTER TABLE steps ADD COLUMN phase_attempt INTEGER NOT NULL DEFAULT 1",
+       "ALTER TABLE events ADD COLUMN step_id TEXT",
+       "ALTER TABLE events ADD COLUMN attempt INTEGER"]
+
+MIGRATIONS: tuple[list[str], ...] = (_V1, _V2, _V3)
 LATEST = len(MIGRATIONS)
 
 

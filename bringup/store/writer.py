@@ -30,6 +30,7 @@ from .batch import (EVENT, MEASUREMENT, PHASE, RUN_BEGIN, RUN_END, SAMPLE, STEP,
 from .errors import StoreError
 from .liveness import host_name, start_token
 from .opening import open_for_writing
+from .records import Measurement
 from .states import FAIL, PASS, PHASE_STATES, PHASE_TERMINAL, RUN_END_STATES, SEVERITIES, STEP_OUTCOMES, UNKNOWN
 
 _NOT_PASS = frozenset({FAIL, UNKNOWN})
@@ -151,33 +152,33 @@ class Store:
             self._sync(durable=True)
 
     def step(self, run_id: int, path: str, kind: str, started_t: float, ended_t: float, outcome: str,
-             message: str | None = None, attempt: int = 1) -> None:
-        """Record a finished step (batched)."""
+             message: str | None = None, attempt: int = 1, step_id: str | None = None,
+             phase_attempt: int = 1) -> None:
+        """Record a finished step (batched). `step_id`: the plan step it ran; `phase_attempt`: which
+        run of its phase (see records.py)."""
         if run_id not in self._runs:
             self._reject(run_id)
         if outcome not in STEP_OUTCOMES:
             raise ValueError(f"step outcome {outcome!r} is not one of {sorted(STEP_OUTCOMES)}")
-        self._queue.append((STEP, run_id, path, kind, started_t, ended_t, outcome, message, attempt))
+        self._queue.append((STEP, run_id, path, kind, started_t, ended_t, outcome, message, attempt, step_id,
+                            phase_attempt))
         if len(self._queue) > self._max_pending:
             self._wait_for_room()
 
-    def measurement(self, run_id: int, path: str, name: str, value: float | None, unit: str,
-                    low: float | None, high: float | None, verdict: str, t: float,
-                    coords: dict | None = None, instrument: str | None = None, dut: str | None = None,
-                    message: str | None = None, gate: bool = True) -> None:
+    def measurement(self, m: Measurement) -> None:
         """Record a measurement. PASS is batched; FAIL and UNKNOWN are committed before returning.
 
-        `coords` is copied (one level) at once, so a sweep may reuse its dict. A NaN value is
-        stored as NULL (no reading). `gate=False` marks characterization data (a shmoo point):
+        `m.coords` is copied (one level) at once, so a sweep may reuse its dict. A NaN value is
+        stored as NULL (no reading). `m.gate=False` marks characterization data (a shmoo point):
         judged and kept, batched like a PASS, never counted as a failure.
         """
-        if run_id not in self._runs:
-            self._reject(run_id)
+        if m.run_id not in self._runs:
+            self._reject(m.run_id)
+        verdict = m.verdict
         if verdict != PASS and verdict not in _NOT_PASS:
             raise ValueError(f"verdict {verdict!r} is not PASS, FAIL or UNKNOWN")
-        self._queue.append((MEASUREMENT, run_id, path, name, value, unit, low, high, verdict, t,
-                            dict(coords) if coords else None, instrument, dut, message, gate))
-        if verdict != PASS and gate:
+        self._queue.append((MEASUREMENT, m, dict(m.coords) if m.coords else None))
+        if verdict != PASS and m.gate:
             self._sync(durable=True)
         elif len(self._queue) > self._max_pending:
             self._wait_for_room()
@@ -191,13 +192,15 @@ class Store:
             self._wait_for_room()
 
     def event(self, run_id: int, t: float, kind: str, message: str, *, severity: str = "info",
-              data: dict | None = None, durable: bool = False) -> None:
-        """Record an event (batched unless `durable`): monitor trips, safe state, operator notes."""
+              data: dict | None = None, durable: bool = False, step_id: str | None = None,
+              attempt: int | None = None) -> None:
+        """Record an event (batched unless `durable`): monitor trips, safe state, operator notes.
+        `step_id` / `attempt`: the plan step (and its try) the event is about, if any."""
         if run_id not in self._runs:
             self._reject(run_id)
         if severity not in SEVERITIES:
             raise ValueError(f"event severity {severity!r} is not one of {sorted(SEVERITIES)}")
-        self._put((EVENT, run_id, t, kind, message, severity, dict(data) if data else None))
+        self._put((EVENT, run_id, t, kind, message, severity, dict(data) if data else None, step_id, attempt))
         if durable:
             self._sync(durable=True)
 

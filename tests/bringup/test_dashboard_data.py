@@ -18,7 +18,7 @@ import pytest
 from bringup.clock import SimClock
 from bringup.dashboard.feed import StoreFeed
 from bringup.dashboard.model import RunView
-from bringup.store import Store
+from bringup.store import Measurement, Store
 
 PROCEDURE = """\
 procedure: sled-night
@@ -99,12 +99,14 @@ class SledNight:
         db, run = self.db, self.run
         db.event(run, 0.5, "instruments", "instruments: psu=KEYSIGHT E36312A; sled=SIM-SLED")
         db.phase(run, "power_on", state="running", t=1.0)
-        db.measurement(run, "power_on", "sled.rail_voltage(rail=VDD_CORE)", 0.7503, "V", 0.7275, 0.7725, "PASS", 2.0)
+        db.measurement(Measurement(run_id=run, path="power_on", name="sled.rail_voltage(rail=VDD_CORE)",
+                                   value=0.7503, unit="V", low=0.7275, high=0.7725, verdict="PASS", t=2.0))
         db.phase(run, "power_on", state="passed", t=3.0, verdict="PASS")
         db.phase(run, "links", state="running", t=3.0)
         for port in range(4):
-            db.measurement(run, "links", f"sled.prbs_ber(port={port})", 3e-15, "", None, 1e-12, "PASS",
-                           4.0 + port, {"port": port})
+            db.measurement(Measurement(run_id=run, path="links", name=f"sled.prbs_ber(port={port})", value=3e-15,
+                                       unit="", low=None, high=1e-12, verdict="PASS", t=4.0 + port,
+                                       coords={"port": port}))
         db.phase(run, "links", state="passed", t=SOAK_START, verdict="PASS")
         db.phase(run, "soak", state="running", t=SOAK_START)
         db.step(run, "soak/sled.stress_start", "do", SOAK_START, SOAK_START, "ok")
@@ -115,8 +117,9 @@ class SledNight:
         while t <= end:
             self.telemetry(t, warm=min(1.0, t / 1800))
             if t >= SOAK_START and int(t - SOAK_START) % 60 == 0:
-                db.measurement(run, "soak", "sled.max_tj", self.hot_tj(t), "degC", None, 95.0, "PASS", t,
-                               {"t": f"{int(t - SOAK_START) // 3600:02d}:{int(t - SOAK_START) % 3600 // 60:02d}:00"})
+                db.measurement(Measurement(run_id=run, path="soak", name="sled.max_tj", value=self.hot_tj(t),
+                                           unit="degC", low=None, high=95.0, verdict="PASS", t=t,
+                                           coords={"t": f"{int(t - SOAK_START) // 3600:02d}:{int(t - SOAK_START) % 3600 // 60:02d}:00"}))
             t += TELEMETRY_EVERY
         db.event(run, 3600.0, "monitor", "interlock cdu.flow: cannot read (NaN), 1 of 3", severity="warning")
         db.flush()
@@ -254,8 +257,8 @@ def test_a_sweep_shows_points_done_of_the_points_the_procedure_declares(night):
     db.phase(run, "vmin", state="running", t=800.0)
     for k in range(5):
         v = round(0.80 - 0.01 * k, 2)
-        db.measurement(run, "vmin", "sled.stress_check", 0.0, "", None, 0.0, "PASS", 800.0 + 4 * k,
-                       {"voltage": f"{v:g} V"})
+        db.measurement(Measurement(run_id=run, path="vmin", name="sled.stress_check", value=0.0, unit="", low=None,
+                                   high=0.0, verdict="PASS", t=800.0 + 4 * k, coords={"voltage": f"{v:g} V"}))
     view = night.view()
     [sweep] = view.long_steps()
     assert (sweep.done, sweep.total, sweep.unit) == (5.0, 21.0, "points")

@@ -13,6 +13,7 @@ from bringup import interlock_summary
 from bringup.dashboard.interlocks import fit_name
 from test_dashboard_data import SledNight
 from test_dashboard_render import colour_of, fits, line_with, screen, text
+from bringup.store import Measurement
 
 MONITORS = "".join(
     f"  - {{read: sled.hbm_temperature, with: {{chip: {c}}}, name: hbm_temperature chip{c}, every: 5 s, "
@@ -130,8 +131,8 @@ def test_time_left_never_grows_while_the_run_advances(night):
     assert lefts[0][1] == pytest.approx(600.0)  # only the cooldown's wait is certain
     for k in range(8):  # 30 s a point, 21 points: a pace-based ETA of ~10 min on top of the cooldown
         t = 3700.0 + 30.0 * (k + 1)
-        db.measurement(run, "vmin", "sled.stress_check", 0.0, "", None, 0.0, "PASS", t,
-                       {"voltage": f"{0.80 - 0.01 * k:.2f} V"})
+        db.measurement(Measurement(run_id=run, path="vmin", name="sled.stress_check", value=0.0, unit="", low=None,
+                                   high=0.0, verdict="PASS", t=t, coords={"voltage": f"{0.80 - 0.01 * k:.2f} V"}))
         db.flush()
         view.poll()
         lefts.append((view.now_t, view.remaining()))

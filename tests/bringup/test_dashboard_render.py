@@ -14,6 +14,7 @@ from rich.segment import Segment
 
 from bringup.dashboard.render import frame
 from test_dashboard_data import HOT_CHIP, SledNight, night  # noqa: F401 (night: a fixture)
+from bringup.store import Measurement
 
 
 def screen(view, width: int, height: int) -> list[list[Segment]]:
@@ -156,8 +157,9 @@ def test_a_tripped_interlock_is_red_and_says_what_it_read(night):  # noqa: F811
     night.first_hours(0.2)
     db, run = night.db, night.run
     db.sample(run, "monitor/sled.max_tj", 760.0, 106.2, "degC")
-    db.measurement(run, "monitors/sled.max_tj", "sled.max_tj", 106.2, "degC", None, 105.0, "FAIL", 760.0, None,
-                   message="interlock sled.max_tj = 106.2 degC outside <= 105 degC")
+    db.measurement(Measurement(run_id=run, path="monitors/sled.max_tj", name="sled.max_tj", value=106.2,
+                               unit="degC", low=None, high=105.0, verdict="FAIL", t=760.0, coords=None,
+                               message="interlock sled.max_tj = 106.2 degC outside <= 105 degC"))
     lines = screen(night.view(), 120, 40)
     line = line_with(lines, "⛨ sled.max_tj")
     assert colour_of(line, "106.2 °C") == "red" and colour_of(line, "TRIPPED") == "red"

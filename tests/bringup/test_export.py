@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from bringup.commands.results import export_command
-from bringup.store import Store, StoreReader
+from bringup.store import Measurement, Store, StoreReader
 
 RUN = dict(procedure="vmin", version="1", procedure_path="procedures/vmin.yaml", procedure_sha256="f" * 64,
            dut="SN-7", station="sim", parameters={"step": -0.01}, meta={}, clock="sim")
@@ -28,13 +28,15 @@ def store_path(tmp_path):
         run = store.begin_run(**RUN, t=0.0)
         store.phase(run, "vmin", state="running", t=0.0, order=0)
         store.step(run, "vmin/0", "sweep", 0.0, 3.0, "ok")
-        store.measurement(run, "vmin/0/check", "stress_check", 0.1 + 0.2, "V", 0.25, None, "PASS", 1.0,
-                          coords={"frequency": 1.2e9, "voltage": 0.8}, instrument="SIM,SLED,1,0")
-        store.measurement(run, "vmin/0/check", "stress_check", math.inf, "V", None, 1.0, "FAIL", 2.0,
-                          coords={"frequency": 1.4e9, "voltage": 0.6, "note": "a,b \"c\""},
-                          dut="SN-7/chip1")
-        store.measurement(run, "vmin/1", "temperature", None, "degC", None, 95.0, "UNKNOWN", 3.0,
-                          message="no answer")
+        store.measurement(Measurement(run_id=run, path="vmin/0/check", name="stress_check", value=0.1 + 0.2,
+                                      unit="V", low=0.25, high=None, verdict="PASS", t=1.0,
+                                      coords={"frequency": 1.2e9, "voltage": 0.8}, instrument="SIM,SLED,1,0"))
+        store.measurement(Measurement(run_id=run, path="vmin/0/check", name="stress_check", value=math.inf,
+                                      unit="V", low=None, high=1.0, verdict="FAIL", t=2.0,
+                                      coords={"frequency": 1.4e9, "voltage": 0.6, "note": "a,b \"c\""},
+                                      dut="SN-7/chip1"))
+        store.measurement(Measurement(run_id=run, path="vmin/1", name="temperature", value=None, unit="degC",
+                                      low=None, high=95.0, verdict="UNKNOWN", t=3.0, message="no answer"))
         store.sample(run, "sled.max_tj", 1.0, 60.0, "degC")
         store.event(run, 2.5, "note", "operator: fan noisy", data={"who": "night shift"})
         store.phase(run, "vmin", state="failed", t=3.0, verdict="FAIL", reason="1 FAIL")

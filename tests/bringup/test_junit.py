@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from bringup.commands.results import export_command
 from bringup.export import ExportError
 from bringup.junit import junit_xml, write_junit
-from bringup.store import Store, StoreReader, UnknownRun
+from bringup.store import Measurement, Store, StoreReader, UnknownRun
 from engine_helpers import run
 from test_export import store_fingerprint, without_root_override
 
@@ -180,12 +180,15 @@ def interrupted_store(tmp_path):
         for i, phase in enumerate(("power_on", "soak", "vmin")):
             store.phase(run_id, phase, state="pending", t=0.0, order=i)
         store.phase(run_id, "power_on", state="running", t=0.0)
-        store.measurement(run_id, "power_on", "vdd_core", 0.75, "V", 0.7275, 0.7725, "PASS", 1.0)
+        store.measurement(Measurement(run_id=run_id, path="power_on", name="vdd_core", value=0.75, unit="V",
+                                      low=0.7275, high=0.7725, verdict="PASS", t=1.0))
         store.phase(run_id, "power_on", state="passed", t=2.0, verdict="PASS")
         store.phase(run_id, "soak", state="running", t=2.0)
-        store.measurement(run_id, "soak", "tj", 71.0, "degC", None, 95.0, "PASS", 60.0, coords={"t": "00:01:00"})
-        store.measurement(run_id, "soak", "tj", None, "degC", None, 95.0, "UNKNOWN", 120.0,
-                          coords={"t": "00:02:00"}, message="reading failed: sensor sent \x01\x02")
+        store.measurement(Measurement(run_id=run_id, path="soak", name="tj", value=71.0, unit="degC", low=None,
+                                      high=95.0, verdict="PASS", t=60.0, coords={"t": "00:01:00"}))
+        store.measurement(Measurement(run_id=run_id, path="soak", name="tj", value=None, unit="degC", low=None,
+                                      high=95.0, verdict="UNKNOWN", t=120.0, coords={"t": "00:02:00"},
+                                      message="reading failed: sensor sent \x01\x02"))
     conn = sqlite3.connect(path)
     conn.execute("UPDATE runs SET pid_start = 'a process long gone'")
     conn.commit()

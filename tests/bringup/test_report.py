@@ -10,7 +10,7 @@ from rich.console import Console
 
 from bringup.commands.results import report_command, runs_command
 from bringup.report import load_report, render_rich, render_text
-from bringup.store import Store, StoreReader
+from bringup.store import Measurement, Store, StoreReader
 
 RUN = dict(procedure="sled-bringup", version="2.0", procedure_path="procedures/sled.yaml",
            procedure_sha256="c0ffee" * 10, dut="SN-0042", station="sim-bench", parameters={},
@@ -22,16 +22,20 @@ def record_night(store: Store) -> int:
     for order, phase in enumerate(("power_on", "links", "soak", "stress")):
         store.phase(run, phase, state="pending", t=0.0, order=order)
     store.phase(run, "power_on", state="running", t=0.0)
-    store.measurement(run, "power_on/3", "standby current", 1.5, "A", None, 2.0, "PASS", 1.0)
-    store.measurement(run, "power_on/5", "[VDD_CORE] voltage", 0.751, "V", 0.7275, 0.7725, "PASS", 2.0)
+    store.measurement(Measurement(run_id=run, path="power_on/3", name="standby current", value=1.5, unit="A",
+                                  low=None, high=2.0, verdict="PASS", t=1.0))
+    store.measurement(Measurement(run_id=run, path="power_on/5", name="[VDD_CORE] voltage", value=0.751, unit="V",
+                                  low=0.7275, high=0.7725, verdict="PASS", t=2.0))
     store.phase(run, "power_on", state="passed", t=2.5, verdict="PASS")
     store.phase(run, "links", state="running", t=2.5)
-    store.measurement(run, "links/0/prbs_ber", "prbs_ber", 1e-15, "", None, 1e-12, "PASS", 10.0,
-                      coords={"port": 0})
-    store.measurement(run, "links/0/prbs_ber", "prbs_ber", 3.2e-11, "", None, 1e-12, "FAIL", 20.0,
-                      coords={"port": 2, "pattern": "PRBS31"})
-    store.measurement(run, "links/1/ltssm", "ltssm state", None, "", None, None, "UNKNOWN", 25.0,
-                      message="console timeout", coords={"port": 3})
+    store.measurement(Measurement(run_id=run, path="links/0/prbs_ber", name="prbs_ber", value=1e-15, unit="",
+                                  low=None, high=1e-12, verdict="PASS", t=10.0, coords={"port": 0}))
+    store.measurement(Measurement(run_id=run, path="links/0/prbs_ber", name="prbs_ber", value=3.2e-11, unit="",
+                                  low=None, high=1e-12, verdict="FAIL", t=20.0,
+                                  coords={"port": 2, "pattern": "PRBS31"}))
+    store.measurement(Measurement(run_id=run, path="links/1/ltssm", name="ltssm state", value=None, unit="",
+                                  low=None, high=None, verdict="UNKNOWN", t=25.0, message="console timeout",
+                                  coords={"port": 3}))
     store.step(run, "links/1/ltssm", "measure", 24.0, 25.0, "timeout", message="console timeout")
     store.event(run, 26.0, "monitor", "max_tj 96.2 degC above 95 degC", severity="warning")
     store.phase(run, "links", state="failed", t=91.25, verdict="FAIL", reason="1 FAIL, 1 UNKNOWN")
@@ -96,8 +100,9 @@ def test_every_failing_point_of_a_sweep_is_listed(tmp_path):
         run = store.begin_run(**RUN)
         for i in range(200):
             v = round(0.80 - i * 0.001, 3)
-            store.measurement(run, "vmin/sweep/stress_check", "stress_check", v, "V", 0.70, None,
-                              "FAIL" if v < 0.70 else "PASS", float(i), coords={"voltage": v})
+            store.measurement(Measurement(run_id=run, path="vmin/sweep/stress_check", name="stress_check", value=v,
+                                          unit="V", low=0.70, high=None, verdict="FAIL" if v < 0.70 else "PASS",
+                                          t=float(i), coords={"voltage": v}))
     out = invoke(report_command, run, "--store", path).stdout
     failing = [line for line in out.splitlines() if line.split()[:1] == ["FAIL"]]
     assert len(failing) == 99
@@ -161,8 +166,8 @@ def test_brackets_in_names_are_text_not_markup(tmp_path):
     path = tmp_path / "runs.sqlite"
     with Store(path) as store:
         run = store.begin_run(**RUN)
-        store.measurement(run, "[bold]rail[/bold]", "[red]x", 1.0, "V", 0, 0.5, "FAIL", 1.0,
-                          message="line one\nline two")
+        store.measurement(Measurement(run_id=run, path="[bold]rail[/bold]", name="[red]x", value=1.0, unit="V",
+                                      low=0, high=0.5, verdict="FAIL", t=1.0, message="line one\nline two"))
     report = load_report(StoreReader(path), run)
     buffer = io.StringIO()
     render_rich(report, Console(file=buffer, force_terminal=True, width=200, color_system=None))

@@ -11,7 +11,7 @@ from bringup import interlock_summary
 from bringup.findings import key_number_lines
 from bringup.keynumbers import load as load_numbers
 from bringup.report import load_report, render_text
-from bringup.store import Store, StoreReader
+from bringup.store import Measurement, Store, StoreReader
 
 RUN = dict(procedure="sled-bringup", version="2", procedure_path="procedures/sled_bringup.yaml",
            procedure_sha256="c0ffee" * 10, dut="SN-0042", station="sim-embedded", parameters={},
@@ -31,7 +31,10 @@ def interlock(name: str, gap: float, allowed: float, *, late: bool | None = None
 
 def record_night(store: Store, *, summaries: list[list[dict]] | None = None, truth: dict | None = None) -> int:
     run = store.begin_run(**RUN, t=T0)
-    m = store.measurement
+
+    def m(*values: object) -> None:  # the columns in their order, as a table of a night reads best
+        columns = ("run_id", "path", "name", "value", "unit", "low", "high", "verdict", "t", "coords")
+        store.measurement(Measurement(**dict(zip(columns, values))))
     for chip in range(2):
         c = {"chip": str(chip)}
         m(run, "pcie", f"sled.pcie_capable_speed(chip={chip})", 32.0, "GT/s", None, None, "PASS", T0 + 60, c)
@@ -148,8 +151,9 @@ def test_a_simulated_run_shows_what_was_injected_and_when_it_was_first_seen(tmp_
     path = tmp_path / "runs.sqlite"
     with Store(path) as store:
         run = record_night(store, truth=truth)
-        store.measurement(run, "monitors/sled.coolant_flow", "sled.coolant_flow", 0.0, "L/min", 1.0, None, "FAIL",
-                          T0 + 335.05, message="interlock sled.coolant_flow = 0 L/min outside >= 1 L/min")
+        store.measurement(Measurement(run_id=run, path="monitors/sled.coolant_flow", name="sled.coolant_flow",
+                                      value=0.0, unit="L/min", low=1.0, high=None, verdict="FAIL", t=T0 + 335.05,
+                                      message="interlock sled.coolant_flow = 0 L/min outside >= 1 L/min"))
     lines = section(render_text(load_report(StoreReader(path), run)), "Injected (simulator ground truth)")
     pump = row(lines, "pump_failure")
     assert "flow_fraction=0.0" in pump and "00:05:00.000" in pump and "00:05:35.050 (+35.05 s)" in pump
@@ -161,7 +165,8 @@ def test_a_bench_run_without_these_measurements_has_no_key_number_section(tmp_pa
     path = tmp_path / "runs.sqlite"
     with Store(path) as store:
         run = store.begin_run(**RUN, t=0.0)
-        store.measurement(run, "power_on", "standby current", 1.5, "A", None, 2.0, "PASS", 1.0)
+        store.measurement(Measurement(run_id=run, path="power_on", name="standby current", value=1.5, unit="A",
+                                      low=None, high=2.0, verdict="PASS", t=1.0))
         store.end_run(run, state="passed", verdict="PASS", exit_code=0, t=2.0)
     text = render_text(load_report(StoreReader(path), run))
     assert "Key numbers" not in text and "Injected" not in text

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 
-from bringup.store import Store, StoreReader
+from bringup.store import Measurement, Store, StoreReader
 
 RUN = dict(procedure="soak", version="1", procedure_path="soak.yaml", procedure_sha256="0", dut="SN1",
            station="sim", parameters={}, meta={}, clock="sim")
@@ -98,7 +98,8 @@ def test_a_reader_in_another_process_sees_the_live_run(tmp_path):
         store.phase(run, "soak", state="running", t=0.0)
         for i in range(100):
             store.sample(run, "tj", float(i), 50.0)
-        store.measurement(run, "soak/0", "tj", 96.0, "degC", None, 95.0, "FAIL", 100.0)
+        store.measurement(Measurement(run_id=run, path="soak/0", name="tj", value=96.0, unit="degC", low=None,
+                                      high=95.0, verdict="FAIL", t=100.0))
         code = ("import json, sys; from bringup.store import StoreReader; r = StoreReader(sys.argv[1]); "
                 "run = r.runs()[0]; print(json.dumps([run['state'], run['n_fail'], "
                 "len(r.samples(run['id'])), [p['state'] for p in r.phases(run['id'])]]))")
@@ -125,8 +126,9 @@ def test_runner_threads_sharing_one_store(tmp_path):
 
         def runner(run: int) -> None:
             for i in range(300):
-                store.measurement(run, f"m/{i}", "v", float(i), "V", None, None,
-                                  "FAIL" if i % 100 == 0 else "PASS", float(i))
+                store.measurement(Measurement(run_id=run, path=f"m/{i}", name="v", value=float(i), unit="V",
+                                              low=None, high=None, verdict="FAIL" if i % 100 == 0 else "PASS",
+                                              t=float(i)))
 
         threads = [threading.Thread(target=runner, args=(run,)) for run in runs]
         for t in threads:

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bringup.store import Store, StoreReader
+from bringup.store import Measurement, Store, StoreReader
 
 names = st.text(min_size=0, max_size=40)  # any code point but lone surrogates, NUL included
 finite = st.floats(allow_nan=False, allow_infinity=False)
@@ -45,8 +45,8 @@ def test_unicode_round_trips(dut, phase, ms, ss, message, data):
                                   parameters={phase: message}, meta=data or {}, clock="sim")
             store.phase(run, phase, state="running", t=0.0, reason=message)
             for i, (path_, name, value, unit, c, verdict, msg) in enumerate(ms):
-                store.measurement(run, path_, name, value, unit, None, None, verdict, float(i),
-                                  coords=c, message=msg)
+                store.measurement(Measurement(run_id=run, path=path_, name=name, value=value, unit=unit, low=None,
+                                              high=None, verdict=verdict, t=float(i), coords=c, message=msg))
             for i, (channel, value, unit) in enumerate(ss):
                 store.sample(run, channel, float(i), value, unit)
             store.event(run, 1.0, phase, message, data=data)

@@ -9,6 +9,7 @@ import pytest
 
 from bringup.store import (SCHEMA_VERSION, NotAStore, SchemaTooNew, Store, StoreReader)
 from bringup.store.schema import APPLICATION_ID, MIGRATIONS, migrate
+from bringup.store import Measurement
 
 RUN = dict(procedure="p", version="1", procedure_path="p.yaml", procedure_sha256="0", dut="SN1",
            station="sim", parameters={}, meta={}, clock="sim")
@@ -27,7 +28,8 @@ def test_empty_file_is_migrated_and_reopening_changes_nothing(tmp_path):
     path.touch()  # an empty file is an empty SQLite database
     with Store(path) as store:
         run = store.begin_run(**RUN)
-        store.measurement(run, "p/0", "v", 1.0, "V", None, None, "FAIL", 1.0)
+        store.measurement(Measurement(run_id=run, path="p/0", name="v", value=1.0, unit="V", low=None, high=None,
+                                      verdict="FAIL", t=1.0))
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
@@ -136,3 +138,50 @@ def test_reader_of_a_store_not_yet_migrated_sees_no_runs(tmp_path):
     with Store(path) as store:
         run = store.begin_run(**RUN)
     assert reader.latest_run_id() == run
+
+
+def _version_2_store(path) -> int:
+    """A store as bringup wrote it before step ids (schema version 2), rows put in with raw SQL
+    of that schema: one run with a passing and a retried-then-failed measurement and a step."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, path, MIGRATIONS[:2])
+    conn.execute("""INSERT INTO runs (procedure, version, procedure_path, procedure_sha256, dut, station,
+        parameters, meta, clock, started_at, started_t, host, pid, state, verdict, exit_code, ended_t)
+        VALUES ('old', '1', 'old.yaml', '0', 'SN7', 'sim', '{}', '{}', 'simulated', '2026-01-01T00:00:00Z',
+                0.0, 'bench', 1, 'failed', 'FAIL', 1, 5.0)""")
+    run = conn.execute("SELECT max(id) FROM runs").fetchone()[0]
+    conn.execute("INSERT INTO phases (run_id, phase_id, ord, state, verdict, started_t, ended_t) "
+                 "VALUES (?, 'power_on', 0, 'failed', 'FAIL', 0.0, 5.0)", (run,))
+    conn.execute("INSERT INTO steps (run_id, path, kind, started_t, ended_t, outcome, message, attempt) "
+                 "VALUES (?, 'power_on/psu.output(state=on)', 'do', 0.5, 0.6, 'ok', NULL, 1)", (run,))
+    for name, value, verdict, t in (("standby current", 1.5, "PASS", 1.0), ("vdd_core", 0.69, "FAIL", 2.0)):
+        conn.execute("INSERT INTO measurements (run_id, path, name, value, unit, low, high, verdict, t, message) "
+                     "VALUES (?, 'power_on', ?, ?, 'V', 0.7, 0.8, ?, ?, NULL)", (run, name, value, verdict, t))
+    conn.close()
+    return run
+
+
+def test_a_store_written_before_step_ids_still_opens_and_reports(tmp_path):
+    from bringup.junit import junit_xml
+    from bringup.report import load_report
+
+    path = tmp_path / "runs.sqlite"
+    run = _version_2_store(path)
+    reader = StoreReader(path)  # read-only: an archived store is read as it is, not migrated
+    ms = reader.measurements(run)
+    assert [(m["name"], m["verdict"], m["step_id"], m["attempt"]) for m in ms] == [
+        ("standby current", "PASS", None, 1), ("vdd_core", "FAIL", None, 1)]
+    assert [s["step_id"] for s in reader.steps(run)] == [None]
+    xml = junit_xml(reader, run)
+    assert 'name="vdd_core"' in xml and "vdd_core = 0.69 V not in [0.7, 0.8] V" in xml
+    assert load_report(reader, run).run["verdict"] == "FAIL"
+    reader.close()
+
+    with Store(path) as store:  # a writer migrates it: the old rows stay, the new carry their step
+        assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        later = store.begin_run(**RUN)
+        store.measurement(Measurement(run_id=later, path="p", name="v", value=1.0, unit="V", low=None, high=None,
+                                      verdict="FAIL", t=1.0, step_id="p/1", attempt=2))
+    reader = StoreReader(path)
+    assert [m["step_id"] for m in reader.measurements(run)] == [None, None]
+    assert [(m["step_id"], m["attempt"]) for m in reader.measurements(later)] == [("p/1", 2)]

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from bringup.store import Store, StoreError, StoreReader, default_path
+from bringup.store import Measurement, Store, StoreError, StoreReader, default_path
 from bringup.store.liveness import host_name, start_token, writer_alive
 
 RUN_FIELDS = dict(procedure="sled-bringup", version="1.2", procedure_path="procedures/sled.yaml",
@@ -32,11 +32,14 @@ def test_everything_written_reads_back(path):
         store.phase(run, "power_on", state="running", t=0.5)
         store.step(run, "power_on/0", "do", 0.5, 0.75, "ok")
         store.step(run, "power_on/1", "measure", 0.75, 1.0, "timeout", message="no answer", attempt=2)
-        store.measurement(run, "power_on/1", "standby current", 1.25, "A", None, 2.0, "PASS", 1.0,
-                          instrument="KEYSIGHT,E36312A,SIM001,1.0", dut="SN-0042")
-        store.measurement(run, "power_on/2", "rail voltage", 0.70, "V", 0.7275, 0.7725, "FAIL", 1.5,
-                          coords={"rail": "VDD_CORE"}, message="below limit")
-        store.measurement(run, "power_on/3", "pg", None, "", None, None, "UNKNOWN", 1.75)
+        store.measurement(Measurement(run_id=run, path="power_on/1", name="standby current", value=1.25, unit="A",
+                                      low=None, high=2.0, verdict="PASS", t=1.0,
+                                      instrument="KEYSIGHT,E36312A,SIM001,1.0", dut="SN-0042"))
+        store.measurement(Measurement(run_id=run, path="power_on/2", name="rail voltage", value=0.70, unit="V",
+                                      low=0.7275, high=0.7725, verdict="FAIL", t=1.5, coords={"rail": "VDD_CORE"},
+                                      message="below limit"))
+        store.measurement(Measurement(run_id=run, path="power_on/3", name="pg", value=None, unit="", low=None,
+                                      high=None, verdict="UNKNOWN", t=1.75))
         for i in range(5):
             store.sample(run, "sled.max_tj", 1.0 + i, 40.0 + i, "degC")
             store.sample(run, "psu.current", 1.0 + i, 10.0 * i, "A")
@@ -114,9 +117,11 @@ def test_durable_records_are_committed_before_the_call_returns(path):
         run = store.begin_run(**RUN_FIELDS)
         reader = StoreReader(path)
         assert reader.run(run)["state"] == "running"
-        store.measurement(run, "p/0", "ok reading", 1.0, "V", 0.0, 2.0, "PASS", 1.0)
+        store.measurement(Measurement(run_id=run, path="p/0", name="ok reading", value=1.0, unit="V", low=0.0,
+                                      high=2.0, verdict="PASS", t=1.0))
         store.sample(run, "tj", 1.0, 50.0, "degC")
-        store.measurement(run, "p/1", "bad reading", 3.0, "V", 0.0, 2.0, "FAIL", 2.0)
+        store.measurement(Measurement(run_id=run, path="p/1", name="bad reading", value=3.0, unit="V", low=0.0,
+                                      high=2.0, verdict="FAIL", t=2.0))
         # Everything handed over before the FAIL is committed with it, in order.
         assert [m["verdict"] for m in reader.measurements(run)] == ["PASS", "FAIL"]
         assert len(reader.samples(run)) == 1
@@ -139,7 +144,8 @@ def test_durable_records_are_committed_before_the_call_returns(path):
 def test_both_sync_levels_commit_durable_records_at_once(path, durable_sync):
     with Store(path, batch_interval=3600, durable_sync=durable_sync) as store:
         run = store.begin_run(**RUN_FIELDS)
-        store.measurement(run, "p/0", "v", 9.0, "V", None, 1.0, "FAIL", 1.0)
+        store.measurement(Measurement(run_id=run, path="p/0", name="v", value=9.0, unit="V", low=None, high=1.0,
+                                      verdict="FAIL", t=1.0))
         assert StoreReader(path).run(run)["n_fail"] == 1
     with pytest.raises(ValueError, match="durable_sync"):
         Store(path, durable_sync="sometimes")
@@ -148,10 +154,14 @@ def test_both_sync_levels_commit_durable_records_at_once(path, durable_sync):
 def test_values_that_are_not_plain_floats(path):
     with Store(path) as store:
         run = store.begin_run(**RUN_FIELDS)
-        store.measurement(run, "p/0", "nan", float("nan"), "V", None, None, "UNKNOWN", 1)
-        store.measurement(run, "p/1", "int", 3, "V", 0, 5, "PASS", 2)
-        store.measurement(run, "p/2", "text", "OVLD", "V", None, None, "UNKNOWN", 3, message="range")
-        store.measurement(run, "p/3", "inf", math.inf, "V", None, 1e300, "FAIL", 4)
+        store.measurement(Measurement(run_id=run, path="p/0", name="nan", value=float("nan"), unit="V", low=None,
+                                      high=None, verdict="UNKNOWN", t=1))
+        store.measurement(Measurement(run_id=run, path="p/1", name="int", value=3, unit="V", low=0, high=5,
+                                      verdict="PASS", t=2))
+        store.measurement(Measurement(run_id=run, path="p/2", name="text", value="OVLD", unit="V", low=None,
+                                      high=None, verdict="UNKNOWN", t=3, message="range"))
+        store.measurement(Measurement(run_id=run, path="p/3", name="inf", value=math.inf, unit="V", low=None,
+                                      high=1e300, verdict="FAIL", t=4))
         store.sample(run, "tj", 5, "garbage", "degC")
     ms = StoreReader(path).measurements(run)
     assert [m["value"] for m in ms] == [None, 3.0, None, math.inf]
@@ -165,7 +175,8 @@ def test_coords_handed_over_are_copied(path):
         coords = {"voltage": 0.8}
         for v in (0.8, 0.79, 0.78):
             coords["voltage"] = v  # a sweep reusing its dict
-            store.measurement(run, "vmin/0", "check", 1.0, "", None, None, "PASS", v, coords=coords)
+            store.measurement(Measurement(run_id=run, path="vmin/0", name="check", value=1.0, unit="", low=None,
+                                          high=None, verdict="PASS", t=v, coords=coords))
     assert [m["coords"]["voltage"] for m in StoreReader(path).measurements(run)] == [0.8, 0.79, 0.78]
 
 
@@ -173,9 +184,11 @@ def test_misuse_is_refused_at_the_call(path):
     store = Store(path)
     run = store.begin_run(**RUN_FIELDS)
     with pytest.raises(ValueError, match="not begun"):
-        store.measurement(run + 1, "p", "x", 1.0, "V", None, None, "PASS", 0.0)
+        store.measurement(Measurement(run_id=run + 1, path="p", name="x", value=1.0, unit="V", low=None, high=None,
+                                      verdict="PASS", t=0.0))
     with pytest.raises(ValueError, match="PASS, FAIL or UNKNOWN"):
-        store.measurement(run, "p", "x", 1.0, "V", None, None, "pass", 0.0)
+        store.measurement(Measurement(run_id=run, path="p", name="x", value=1.0, unit="V", low=None, high=None,
+                                      verdict="pass", t=0.0))
     with pytest.raises(ValueError, match="phase state"):
         store.phase(run, "p", state="done", t=0.0)
     with pytest.raises(ValueError, match="outcome"):

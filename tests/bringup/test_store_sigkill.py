@@ -22,7 +22,7 @@ from bringup.store import StoreReader
 CHILD = r"""
 import sys
 from bringup.clock import RealClock
-from bringup.store import Store
+from bringup.store import Measurement, Store
 
 clock = RealClock()
 store = Store(sys.argv[1])
@@ -44,7 +44,8 @@ while True:
         phase = f"phase{i // 300}"
         store.phase(run, phase, state="running", t=float(i))
         say("PHASE", phase, "running")
-        store.measurement(run, f"{phase}/check", "rail", 0.5, "V", 0.7, 0.8, "FAIL", float(i))
+        store.measurement(Measurement(run_id=run, path=f"{phase}/check", name="rail", value=0.5, unit="V", low=0.7,
+                                      high=0.8, verdict="FAIL", t=float(i)))
         say("FAIL", f"{phase}/check", i)
     store.sample(run, "ramp", float(i), float(i), "V")
     say("S", i, repr(clock.now()))
