@@ -53,7 +53,7 @@ METRICS = (("tj", "degC", 85.0), ("hbm_temp", "degC", 77.0), ("power", "W", 700.
 
 def writer(path: Path, proc: Path, rate: float, seconds: float, chips: int) -> None:
     """The runner's side: a steady stream of samples on the real clock, then a clean end."""
-    from bringup.clock import RealClock
+    from bringup.core.clock import RealClock
     from bringup.store import Store
 
     clock = RealClock()

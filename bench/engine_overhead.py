@@ -25,8 +25,8 @@ import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-from bringup import session
-from bringup.station import load_station
+from bringup.run import session
+from bringup.check.station import load_station
 
 STATION = """
 station: bench

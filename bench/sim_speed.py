@@ -22,10 +22,10 @@ import time
 
 import numpy as np
 
-from bringup.clock import SimClock
-from bringup.sim_devices.config import SledConfig
-from bringup.sim_devices.sled import Sled
-from bringup.sim_devices.thermal import DIE, FLUID, NODES, ThermalNetwork
+from bringup.core.clock import SimClock
+from bringup.sim_devices.world.config import SledConfig
+from bringup.sim_devices.sled.sled import Sled
+from bringup.sim_devices.thermal.thermal import DIE, FLUID, NODES, ThermalNetwork
 
 
 def loaded_sled(chips: int) -> tuple[Sled, SimClock]:

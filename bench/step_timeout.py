@@ -17,8 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-from bringup import session
-from bringup.station import load_station
+from bringup.run import session
+from bringup.check.station import load_station
 from bringup.store import Store, StoreReader
 
 STATION = """

@@ -7,7 +7,7 @@ All against the same simulated E36312A on 127.0.0.1, in one run:
             instrument server (thread per client, line framing): the floor for any answer
   socket    the same raw-socket client asking the simulated supply `MEAS:CURR? (@1)`
   pyvisa    a plain pyvisa-py TCPIP SOCKET session asking the same query
-  measure   a `measure: psu.current` step through the runner (bringup.session, the real
+  measure   a `measure: psu.current` step through the runner (bringup.run.session, the real
             KeysightE36312A driver, the SQLite results store on), timed between consecutive steps
 
 Prints the median microseconds of each and the ratios, then one line of JSON.
@@ -34,11 +34,11 @@ from pathlib import Path
 
 import pyvisa
 
-from bringup import session
-from bringup.clock import SimClock
-from bringup.sim_devices.scpi_server import InstrumentServer
-from bringup.sim_devices.sim_psu import SimE36312A
-from bringup.station import load_station
+from bringup.run import session
+from bringup.core.clock import SimClock
+from bringup.sim_devices.instruments.scpi_server import InstrumentServer
+from bringup.sim_devices.instruments.sim_psu import SimE36312A
+from bringup.check.station import load_station
 from bringup.store import Store
 
 QUERY = "MEAS:CURR? (@1)"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .source import InvalidInput
-from .verdict import EXIT_INVALID
+from bringup import __version__
+from bringup.language.source import InvalidInput
+from bringup.core.verdict import EXIT_INVALID
 
 
 def _fail_invalid(exc: InvalidInput) -> None:
@@ -29,7 +29,7 @@ class _Group(click.Group):
     """Turns InvalidInput from any command into the located report and exit 2."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
-        from .store import StoreError
+        from bringup.store import StoreError
 
         try:
             return super().invoke(ctx)
@@ -52,10 +52,10 @@ STATION_HELP = ("station file binding roles to drivers; 'fake' for the in-memory
 
 def _station(station: str | None):
     """The station a command runs against: a file, the fake bench, or the embedded simulator."""
-    from .session import open_station
+    from bringup.run.session import open_station
 
     if station is None:
-        from .commands.sim import embedded_station
+        from bringup.commands.sim import embedded_station
 
         return embedded_station()
     return open_station(station)
@@ -67,8 +67,8 @@ def _station(station: str | None):
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="override a parameter")
 def validate(procedure: str, station: str | None, params: tuple[str, ...]) -> None:
     """Check a procedure against a station without touching any instrument."""
-    from .session import parse_overrides
-    from .validate import validate as check
+    from bringup.run.session import parse_overrides
+    from bringup.check.validate import validate as check
 
     st = _station(station)
     checked = check(procedure, st, parse_overrides(params))
@@ -104,7 +104,7 @@ def run(procedure: str, station: str | None, params: tuple[str, ...], dut: str, 
     With no --station, the procedure runs against the embedded simulated lab, reached through
     PyVISA and pyserial like a real bench. Exit codes: 0 pass, 1 fail, 2 invalid input, 3 aborted.
     """
-    from . import session
+    from bringup.run import session
 
     if speed is not None and speed <= 0:
         raise click.BadParameter("must be a positive multiple of wall time", param_hint="--speed")
@@ -115,7 +115,7 @@ def run(procedure: str, station: str | None, params: tuple[str, ...], dut: str, 
         st = session.open_station(station)
         _run(session.prepare(procedure, st, overrides, speed), store, dut, verbose, junit_file)
         return
-    from .commands.sim import embedded_lab
+    from bringup.commands.sim import embedded_lab
 
     with embedded_lab(sled_file=sled_file, seed=seed, faults=faults, speed=speed) as lab:
         # validate first: the lab starts serving only for a procedure that can run
@@ -133,15 +133,15 @@ def _is_terminal() -> bool:
 
 def _run(prepared, store: str | None, dut: str, verbose: bool, junit_file: str | None = None,
          meta: dict | None = None, finish=None) -> None:
-    from . import session
-    from .plainlog import PlainLog
-    from .store import default_path
+    from bringup.run import session
+    from bringup.outputs.plainlog import PlainLog
+    from bringup.store import default_path
 
     path = store or default_path()
     with session.open_store(path, prepared) as db:
         if _is_terminal():
             # the live dashboard reads the store like any watcher; it never reaches into the run
-            from .dashboard import RunIdCatcher, live_view
+            from bringup.dashboard import RunIdCatcher, live_view
 
             catcher = RunIdCatcher()
             with live_view(path, catcher.get):
@@ -154,9 +154,9 @@ def _run(prepared, store: str | None, dut: str, verbose: bool, junit_file: str |
                      data=finish(), durable=True)
     click.echo(f"results: run {result.run_id} in {path} (`bringup report {result.run_id}`)")
     if junit_file:
-        from .export import ExportError
-        from .junit import write_junit
-        from .store import StoreReader
+        from bringup.outputs.export import ExportError
+        from bringup.outputs.junit import write_junit
+        from bringup.store import StoreReader
 
         with StoreReader(path) as reader:
             try:
@@ -172,7 +172,7 @@ def _run(prepared, store: str | None, dut: str, verbose: bool, junit_file: str |
               help="list this station's role.action names as completions")
 def schema(station: str | None) -> None:
     """Print the JSON Schema of the procedure language (for yaml-language-server and editors)."""
-    from .schema import procedure_schema
+    from bringup.check.schema import procedure_schema
 
     click.echo(json.dumps(procedure_schema(_station(station) if station else None), indent=2))
 
@@ -181,7 +181,7 @@ def schema(station: str | None) -> None:
 @click.argument("name", required=False)
 def drivers(name: str | None) -> None:
     """List the drivers this installation ships, with every action and reading (NAME: just that one)."""
-    from .schema import NoSuchDriver, describe_drivers
+    from bringup.check.schema import NoSuchDriver, describe_drivers
 
     try:
         click.echo(describe_drivers(name))
@@ -191,15 +191,15 @@ def drivers(name: str | None) -> None:
 
 
 def _add_result_commands() -> None:
-    from .commands.results import export_command, report_command, runs_command
+    from bringup.commands.results import export_command, report_command, runs_command
 
     main.add_command(runs_command, "runs")
     main.add_command(report_command, "report")
     main.add_command(export_command, "export")
-    from .commands.plan import plan_command
-    from .commands.plot import plot_command
-    from .commands.sim import sim_group
-    from .commands.watch import watch_command
+    from bringup.commands.plan import plan_command
+    from bringup.commands.plot import plot_command
+    from bringup.commands.sim import sim_group
+    from bringup.commands.watch import watch_command
 
     main.add_command(plan_command, "plan")
     main.add_command(sim_group, "sim")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-from bringup.driver import Driver
+from bringup.drivers.base import Driver
 
 BUILTIN: dict[str, str] = {
     "fake.power_supply": "bringup.drivers.fake:FakePowerSupply",

@@ -29,10 +29,10 @@ from typing import Annotated, Any, ClassVar
 import annotated_types
 from pydantic import Field
 
-from bringup.driver import DriverError, Param, action
+from bringup.drivers.base import DriverError, Param, action
 
-from .scpi import VisaDriver
-from .table import Commanded, Measured, commanded, measured
+from bringup.drivers.scpi import VisaDriver
+from bringup.drivers.table import Commanded, Measured, commanded, measured
 
 ERRORS = {2: "wrong input", 3: "wrong command", 5: "syntax error in value", 6: "illegal value",
           8: "module not available", 30: "programmer: all segments occupied",

@@ -29,11 +29,11 @@ from typing import Annotated, Any
 import annotated_types
 from pydantic import Field
 
-from bringup.driver import DriverError, Param, action, reading
-from bringup.options import Duration, Fraction
+from bringup.drivers.base import DriverError, Param, action, reading
+from bringup.drivers.options import Duration, Fraction
 
-from .scpi import ScpiDriver
-from .table import commanded, measured
+from bringup.drivers.scpi import ScpiDriver
+from bringup.drivers.table import commanded, measured
 
 CHANNEL = Param(int, choices=(1, 2, 3), help="output: 1 (6 V, 5 A), 2 or 3 (25 V, 1 A)")
 CHANNELS = Param(int, choices=(0, 1, 2, 3), default=0, help="output, or 0 for all three")

@@ -21,9 +21,8 @@ from typing import Any
 
 from pydantic import Field
 
-from bringup.driver import (Driver, DriverError, InstrumentUnreachable, Param, StepTimeout, action,
-                            reading)
-from bringup.options import PositiveDuration
+from bringup.drivers.base import Driver, DriverError, InstrumentUnreachable, Param, StepTimeout, action, reading
+from bringup.drivers.options import PositiveDuration
 
 
 class _Fake(Driver):

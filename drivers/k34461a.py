@@ -22,10 +22,10 @@ from typing import Annotated, Any
 import annotated_types
 from pydantic import Field
 
-from bringup.driver import DriverError, Param, reading
+from bringup.drivers.base import DriverError, Param, reading
 
-from .scpi import ScpiDriver
-from .table import Measured, measured
+from bringup.drivers.scpi import ScpiDriver
+from bringup.drivers.table import Measured, measured
 
 OVERLOAD = 9.9e37
 

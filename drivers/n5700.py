@@ -28,11 +28,11 @@ from typing import Annotated, Any
 import annotated_types
 from pydantic import Field
 
-from bringup.driver import DriverError, Param, action
-from bringup.options import Fraction
+from bringup.drivers.base import DriverError, Param, action
+from bringup.drivers.options import Fraction
 
-from .scpi import ScpiDriver
-from .table import commanded, measured
+from bringup.drivers.scpi import ScpiDriver
+from bringup.drivers.table import commanded, measured
 
 #: the N5700 refuses an OVP level below this multiple of the programmed voltage (User's Guide)
 OVP_HEADROOM = 1.05

@@ -34,11 +34,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, PositiveInt
 
-from bringup.clock import clock_to_wall
-from bringup.driver import Driver, DriverError, InstrumentUnreachable, StepTimeout
-from bringup.options import PositiveDuration
+from bringup.core.clock import clock_to_wall
+from bringup.drivers.base import Driver, DriverError, InstrumentUnreachable, StepTimeout
+from bringup.drivers.options import PositiveDuration
 
-from . import table
+from bringup.drivers import table
 
 _LOCKS: dict[str, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()

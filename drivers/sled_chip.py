@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
-from bringup.driver import DriverError, Param, action, reading
+from bringup.drivers.base import DriverError, Param, action, reading
 
-from .sled_console_base import ECC_FIELD, SledConsoleBase, chip_arg
-from .sled_power import CHIP, CHIP_OR_ALL
-from .table import commanded, flag, measured
+from bringup.drivers.sled_console_base import ECC_FIELD, SledConsoleBase, chip_arg
+from bringup.drivers.sled_power import CHIP, CHIP_OR_ALL
+from bringup.drivers.table import commanded, flag, measured
 
 SEVERITIES = ("info", "warning", "error", "critical")
 

@@ -18,12 +18,12 @@ Missing or garbled output is never a value: after the retries the step gets an e
 
 from __future__ import annotations
 
-from .sled_chip import ChipReadings
-from .sled_console_base import Retry, SledConsoleBase, port_of
-from .sled_cooling import CoolingReadings
-from .sled_fuses import FuseReadings
-from .sled_links import LinkReadings, ber_upper_bound
-from .sled_power import RAILS, PowerControl
+from bringup.drivers.sled_chip import ChipReadings
+from bringup.drivers.sled_console_base import Retry, SledConsoleBase, port_of
+from bringup.drivers.sled_cooling import CoolingReadings
+from bringup.drivers.sled_fuses import FuseReadings
+from bringup.drivers.sled_links import LinkReadings, ber_upper_bound
+from bringup.drivers.sled_power import RAILS, PowerControl
 
 __all__ = ["SledConsole", "Retry", "RAILS", "ber_upper_bound", "port_of"]
 

@@ -22,14 +22,13 @@ from typing import Annotated, Any, Callable, ClassVar
 
 from pydantic import Field, NonNegativeInt, PositiveInt, StringConstraints
 
-from bringup.clock import clock_to_wall
-from bringup.driver import Driver, DriverError, InstrumentUnreachable, StepTimeout
-from bringup.options import PositiveDuration
+from bringup.core.clock import clock_to_wall
+from bringup.drivers.base import Driver, DriverError, InstrumentUnreachable, StepTimeout
+from bringup.drivers.options import PositiveDuration
 
-from .console_link import (ActionUnconfirmed, ConsoleGarbled, ConsoleLink, ConsolePortError, ConsoleSilent,
-                           Reply)
-from .scpi import resource_lock
-from .table import Commanded, Measured
+from bringup.drivers.console_link import ActionUnconfirmed, ConsoleGarbled, ConsoleLink, ConsolePortError, ConsoleSilent, Reply
+from bringup.drivers.scpi import resource_lock
+from bringup.drivers.table import Commanded, Measured
 
 log = logging.getLogger("bringup.drivers.sled_console")
 log.addHandler(logging.NullHandler())  # a library records; the application decides what to show

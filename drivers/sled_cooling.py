@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 
-from bringup.driver import DriverError, Param, reading
+from bringup.drivers.base import DriverError, Param, reading
 
-from .sled_console_base import SledConsoleBase
-from .table import flag, measured
+from bringup.drivers.sled_console_base import SledConsoleBase
+from bringup.drivers.table import flag, measured
 
 FAN = Param(int, default=0, low=0, high=15, help="fan on the sled (the simulated sled has one per chip)")
 

@@ -8,11 +8,11 @@ measured junction with the leakage temperature coefficient (`exp(beta * (Tj - id
 
 from __future__ import annotations
 
-from bringup.driver import DriverError
+from bringup.drivers.base import DriverError
 
-from .sled_console_base import SledConsoleBase
-from .sled_power import CHIP
-from .table import measured
+from bringup.drivers.sled_console_base import SledConsoleBase
+from bringup.drivers.sled_power import CHIP
+from bringup.drivers.table import measured
 
 
 class FuseReadings(SledConsoleBase):

@@ -8,11 +8,11 @@ every limit (the link is broken, not unknown).
 
 from __future__ import annotations
 
-from bringup.driver import DriverError, Param, action, reading
+from bringup.drivers.base import DriverError, Param, action, reading
 
-from .sled_console_base import ECC_FIELD, SledConsoleBase
-from .sled_power import CHIP
-from .table import flag, measured
+from bringup.drivers.sled_console_base import ECC_FIELD, SledConsoleBase
+from bringup.drivers.sled_power import CHIP
+from bringup.drivers.table import flag, measured
 
 PORT = Param(int, low=0, high=15, help="mesh port")
 LANE = Param(int, default=-1, low=-1, high=63, help="lane, or -1 for the worst lane")

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 
-from bringup.driver import DriverError, Param, action, reading
+from bringup.drivers.base import DriverError, Param, action, reading
 
-from . import pmbus_codec as pm
-from .sled_console_base import SledConsoleBase
-from .table import measured
+from bringup.drivers import pmbus_codec as pm
+from bringup.drivers.sled_console_base import SledConsoleBase
+from bringup.drivers.table import measured
 
 RAILS = ("VDD_CORE", "VDD_SRAM", "AVDD_PLL", "SERDES_AVDD", "SERDES_AVTT", "HBM_VPP", "HBM_VDD", "HBM_VDDQ", "VDDIO")
 RAIL = Param(type=str, choices=RAILS, help="rail name")

@@ -33,7 +33,7 @@ import functools
 import inspect
 from typing import Any, Callable, Mapping
 
-from bringup.driver import ActionSpec, DriverError, Param, declare_spec
+from bringup.drivers.base import ActionSpec, DriverError, Param, declare_spec
 
 Format = Callable[[Any], Any] | Mapping[Any, Any]
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .config import RailConfig, SledConfig, default_air_cooling, default_air_thermal, default_rails
-from .faults import catalog_rows
+from bringup.sim_devices.world.config import RailConfig, SledConfig, default_air_cooling, default_air_thermal, default_rails
+from bringup.sim_devices.faults.faults import catalog_rows
 
 _SECTIONS = ("power", "thermal", "cooling_loop", "limits", "boot", "characterization", "fuses", "input", "sim")
 _RAIL_COLUMNS = (("vout", "vout V"), ("idle_w", "idle W"), ("full_w", "full W"), ("i_max", "i_max A"),

@@ -23,14 +23,14 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bringup.clock import SimClock
+from bringup.core.clock import SimClock
 
-from .console_server import ConsoleServer
-from .scpi_server import InstrumentServer
-from .sim_chiller import SimLaudaIntegralXT
-from .sim_dmm import SimK34461A
-from .sim_psu import Rating, SimE36312A
-from .sled import Sled
+from bringup.sim_devices.console.console_server import ConsoleServer
+from bringup.sim_devices.instruments.scpi_server import InstrumentServer
+from bringup.sim_devices.instruments.sim_chiller import SimLaudaIntegralXT
+from bringup.sim_devices.instruments.sim_dmm import SimK34461A
+from bringup.sim_devices.instruments.sim_psu import Rating, SimE36312A
+from bringup.sim_devices.sled.sled import Sled
 
 #: The supply's output 1 feeds a whole sled: an E36312A command set on a bigger output (est. 100 A
 #: per chip at 12 V; a real lab puts a bulk supply or an eFuse-fed 12 V bus here).
@@ -80,7 +80,7 @@ class FaultRequest:
 
     @classmethod
     def parse(cls, text: str) -> "FaultRequest":
-        from bringup.units import UnitError, parse_quantity
+        from bringup.core.units import UnitError, parse_quantity
 
         head, _, when = text.partition("@")
         name, _, spec = head.partition(":")
@@ -159,7 +159,7 @@ class SimLab:
     # -- faults ------------------------------------------------------------------------------------
     def inject(self, fault: FaultRequest) -> dict[str, Any]:
         """Inject a catalog fault into the sled (now, or at a simulated time); returns its ground truth."""
-        from .faults import CATALOG
+        from bringup.sim_devices.faults.faults import CATALOG
 
         # `--fault thermal_runaway:chip=1,leak_factor=2`: one key=value list names both where the
         # fault is (targets) and how bad it is (parameters); the catalog says which is which

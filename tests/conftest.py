@@ -11,7 +11,7 @@ for sub in ("bringup", "drivers", "sim_devices"):
 # it, dropping whatever the inner run imported first. numpy and scipy C extensions cannot be
 # loaded twice in one process, so the simulator is imported here, before any snapshot; building
 # one sled pulls in what it imports lazily too (the link and memory models, scipy.optimize).
-from bringup.clock import SimClock  # noqa: E402
+from bringup.core.clock import SimClock  # noqa: E402
 from bringup.sim_devices.lab import SimLab  # noqa: E402
 
 SimLab(clock=SimClock())

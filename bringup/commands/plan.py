@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
-from ..plan import Call, MonitorPlan, PhasePlan, Plan, PlanStep
-from ..plan_compile import call_text
-from ..units import unit
+from bringup.check.plan import Call, MonitorPlan, PhasePlan, Plan, PlanStep
+from bringup.check.plan_compile import call_text
+from bringup.core.units import unit
 
 FORMAT_VERSION = 1
 _STATION_HELP = ("station file binding roles to drivers; 'fake' for the in-memory fake bench "
@@ -35,11 +35,11 @@ def plan_command(procedure: str, station: str | None, as_json: bool, params: tup
     with its arguments and units, the station guardrails the call was checked against, its
     limits, and the loops around it. Bad input is reported as by `bringup validate` (exit 2).
     """
-    from ..session import open_station, parse_overrides
-    from ..validate import validate
+    from bringup.run.session import open_station, parse_overrides
+    from bringup.check.validate import validate
 
     if station is None:
-        from .sim import embedded_station
+        from bringup.commands.sim import embedded_station
 
         st = embedded_station()
     else:

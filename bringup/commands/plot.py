@@ -13,11 +13,11 @@ from pathlib import Path
 
 import click
 
-from ..export import write_file
-from ..plots import group_by_test, run_shmoos, shmoo_text, soak_series, soak_windows, vmin_text
-from ..plots.vmin import VminChart, search_charts, shmoo_chart
-from ..report import resolve_run
-from .results import ResultsProblem, _reading, _store_option
+from bringup.outputs.export import write_file
+from bringup.plots import group_by_test, run_shmoos, shmoo_text, soak_series, soak_windows, vmin_text
+from bringup.plots.vmin import VminChart, search_charts, shmoo_chart
+from bringup.outputs.report import resolve_run
+from bringup.commands.results import ResultsProblem, _reading, _store_option
 
 
 def _ascii_default() -> bool:
@@ -75,8 +75,8 @@ def vmin_charts(reader, run_id: int, measurements: list[dict], groups: dict) -> 
 
 def _pictures(reader, run_id: int, groups: dict, charts: list[VminChart]) -> list[tuple[str, bytes]]:
     """Every PNG, drawn before any is written, so a missing matplotlib writes nothing."""
-    from ..plots.png import PlotsUnavailable, require_matplotlib, shmoo_png, slug, soak_png, vmin_png
-    from ..plots.telemetry import soak_chart, soak_measurements
+    from bringup.plots.png import PlotsUnavailable, require_matplotlib, shmoo_png, slug, soak_png, vmin_png
+    from bringup.plots.telemetry import soak_chart, soak_measurements
 
     out = []
     try:

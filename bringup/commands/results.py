@@ -15,9 +15,9 @@ from typing import IO, Any, Iterator
 import click
 from rich.console import Console
 
-from ..export import BINARY_FORMATS, FORMATS, ExportError, export_text, write_file
-from ..report import load_report, render_rich, render_runs_rich, render_runs_text, render_text, resolve_run
-from ..store import StoreError, StoreReader, default_path
+from bringup.outputs.export import BINARY_FORMATS, FORMATS, ExportError, export_text, write_file
+from bringup.outputs.report import load_report, render_rich, render_runs_rich, render_runs_text, render_text, resolve_run
+from bringup.store import StoreError, StoreReader, default_path
 
 
 class ResultsProblem(click.ClickException):

@@ -15,17 +15,17 @@ from typing import Any, Iterator
 
 import click
 
-from ..clock import SimClock
-from ..source import InvalidInput, Problem
-from ..station import Station
-from .sim_station import lab_station, station_text
+from bringup.core.clock import SimClock
+from bringup.language.source import InvalidInput, Problem
+from bringup.check.station import Station
+from bringup.commands.sim_station import lab_station, station_text
 
 FAULT_HELP = "inject a catalog fault: NAME[:key=value,...][@TIME], e.g. marginal_lane:chip=2,port=1,lane=5@30min"
 
 
 def _lab(sled_file: str | None, seed: int, faults: tuple[str, ...], clock: SimClock) -> Any:
     from bringup.sim_devices.lab import FaultRequest, SimLab
-    from bringup.sim_devices.sled import Sled
+    from bringup.sim_devices.sled.sled import Sled
 
     try:
         requests = [FaultRequest.parse(f) for f in faults]
@@ -45,7 +45,7 @@ def _lab(sled_file: str | None, seed: int, faults: tuple[str, ...], clock: SimCl
 
 def embedded_station() -> Station:
     """The embedded simulator's station, for validation: drivers and guardrails, nothing built."""
-    from bringup.sim_devices.config import SledConfig
+    from bringup.sim_devices.world.config import SledConfig
     from bringup.sim_devices.lab import LabAddresses
 
     return lab_station(LabAddresses.placeholders(SledConfig().n_chips))
@@ -98,7 +98,7 @@ def embedded_lab(*, sled_file: str | None = None, seed: int = 0, faults: tuple[s
 def ground_truth(lab: Any) -> dict[str, Any]:
     """What was injected, and what the simulator saw by the end (rails, cooling, the hottest
     junction, hardware trips): so a test can check the diagnosis and the safe state against the truth."""
-    from bringup.sim_devices.observer import observe
+    from bringup.sim_devices.faults.observer import observe
 
     with lab.lock:  # one instant of the whole lab, as every request sees it
         return {"seed": getattr(lab.sled, "seed", None), "faults": lab.sled.faults(), "final": observe(lab)}
@@ -112,7 +112,7 @@ def sim_group() -> None:
 @sim_group.command("faults")
 def faults_command() -> None:
     """List every fault the simulator can inject, with its targets and parameters."""
-    from bringup.sim_devices import faults
+    from bringup.sim_devices.faults import faults
 
     for row in faults.catalog_rows():
         targets = ",".join(f"{k}={v}" for k, v in row["targets"].items())

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from ..source import Document
-from ..station import Station, station_from_document
+from bringup.language.source import Document
+from bringup.check.station import Station, station_from_document
 
 EMBEDDED = "<embedded simulator>"
 

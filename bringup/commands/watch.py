@@ -12,9 +12,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from ..report import resolve_run
-from ..store import StoreError, StoreReader, default_path
-from .results import ResultsProblem
+from bringup.outputs.report import resolve_run
+from bringup.store import StoreError, StoreReader, default_path
+from bringup.commands.results import ResultsProblem
 
 
 @click.command("watch")
@@ -39,7 +39,7 @@ def watch_command(run: str | None, store: Path | None, once: bool, frames: int |
     """
     # imported here, not at the top: the dashboard needs the procedure models, which cost every
     # other command a third of a second of start-up
-    from ..dashboard.live import watch
+    from bringup.dashboard.live import watch
 
     path = store if store is not None else default_path()
     try:

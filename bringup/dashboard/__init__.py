@@ -7,7 +7,7 @@ can follow a run and none can disturb it. See docs/dashboard.md.
 
 from __future__ import annotations
 
-from .live import RunIdCatcher, live_view, watch
-from .model import RunView
+from bringup.dashboard.live import RunIdCatcher, live_view, watch
+from bringup.dashboard.model import RunView
 
 __all__ = ["live_view", "RunIdCatcher", "watch", "RunView"]

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 
-from ..store import StoreReader
-from ..store.liveness import writer_alive
-from ..states import RunState
+from bringup.store import StoreReader
+from bringup.store.liveness import writer_alive
+from bringup.core.states import RunState
 
 _RUN = """SELECT id, procedure, version, procedure_path, procedure_sha256, dut, station, parameters, meta,
     clock, started_at, started_t, host, pid, pid_start, state, verdict, exit_code, ended_t, reason

@@ -1,7 +1,7 @@
 """How the dashboard writes numbers, units and durations for a person reading across a room.
 
 Four significant digits are plenty for a reading on a screen (the store keeps full precision),
-durations are `bringup.timefmt`'s H:MM:SS like every other view's, and the few units people say differently from
+durations are `bringup.core.timefmt`'s H:MM:SS like every other view's, and the few units people say differently from
 how drivers declare them (`degC`) are shown as people say them.
 """
 

@@ -1,6 +1,6 @@
 """The dashboard's interlock rows: each interlock's reading, limit, trend and state, and how
 well it was watched — its largest gap between reads, from the runner's interlock summary
-(`bringup.interlock_summary`, the same record `bringup report` shows). Then the latest alarms.
+(`bringup.outputs.interlock_summary`, the same record `bringup report` shows). Then the latest alarms.
 
 An interlock's name is what tells four `hbm_temperature chipN` rows apart, so it is never cut:
 the trend gives way first. An interlock that went unread longer than allowed says LATE in red.
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from . import fmt
-from .model import MonitorRow, RunView
-from .sections import LEVEL_STYLE, _spark, cut, event_line
-from .telemetry import NEAR, NO_READING, OK, OUT
+from bringup.dashboard import fmt
+from bringup.dashboard.model import MonitorRow, RunView
+from bringup.dashboard.sections import LEVEL_STYLE, _spark, cut, event_line
+from bringup.dashboard.telemetry import NEAR, NO_READING, OK, OUT
 
 _VALUE_W, _LIMIT_W = 11, 10
 

@@ -22,12 +22,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from ..clock import Clock, RealClock
-from ..store import StoreError
-from .feed import StoreFeed
-from .model import RunView
-from .plain import PlainFollow
-from .render import frame
+from bringup.core.clock import Clock, RealClock
+from bringup.store import StoreError
+from bringup.dashboard.feed import StoreFeed
+from bringup.dashboard.model import RunView
+from bringup.dashboard.plain import PlainFollow
+from bringup.dashboard.render import frame
 
 
 class RunIdCatcher:

@@ -14,16 +14,16 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from .. import interlock_summary
-from ..clock import Clock
-from ..interlock_summary import InterlockRecord
-from ..states import PhaseState, RunState, Severity, StepOutcome, Verdict
-from . import outline as outline_mod
-from .feed import StoreFeed
-from .fmt import reading
-from .progress import Progress, ProgressTracker
-from .summary import FailedSteps, summary_line
-from .telemetry import METRICS, Channel, MetricRow, fold, is_discrete, judge, parse_channel
+from bringup.outputs import interlock_summary
+from bringup.core.clock import Clock
+from bringup.outputs.interlock_summary import InterlockRecord
+from bringup.core.states import PhaseState, RunState, Severity, StepOutcome, Verdict
+from bringup.dashboard import outline as outline_mod
+from bringup.dashboard.feed import StoreFeed
+from bringup.dashboard.fmt import reading
+from bringup.dashboard.progress import Progress, ProgressTracker
+from bringup.dashboard.summary import FailedSteps, summary_line
+from bringup.dashboard.telemetry import METRICS, Channel, MetricRow, fold, is_discrete, judge, parse_channel
 
 _ALARM_SEVERITIES = (Severity.WARNING, Severity.ERROR, Severity.CRITICAL)
 #: How many buckets of history a view keeps per channel (the widest sparkline it draws).

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import binding
-from ..plan import PlanStep
-from ..plan_compile import outline_plan
-from ..procedure import MeasureStep, Procedure, SweepRange, Value
-from ..states import PhaseState
-from ..units import expect_reference, parse_expect, unit
-from .telemetry import parse_channel
+from bringup.check import binding
+from bringup.check.plan import PlanStep
+from bringup.check.plan_compile import outline_plan
+from bringup.language.procedure import MeasureStep, Procedure, SweepRange, Value
+from bringup.core.states import PhaseState
+from bringup.core.units import expect_reference, parse_expect, unit
+from bringup.dashboard.telemetry import parse_channel
 
 
 @dataclass(frozen=True)
@@ -115,8 +115,8 @@ class Outline:
 
 def load(run: dict) -> tuple[Outline | None, str | None]:
     """The outline of a run's procedure, or (None, why) when the file cannot be trusted."""
-    from ..source import InvalidInput
-    from ..validate import load_procedure
+    from bringup.language.source import InvalidInput
+    from bringup.check.validate import load_procedure
 
     path = Path(run.get("procedure_path") or "")
     if not run.get("procedure_path") or not path.is_file():

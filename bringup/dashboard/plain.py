@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from ..states import PhaseState, RunState, Severity, Verdict
-from ..timefmt import run_time
-from .feed import StoreFeed
-from .summary import FailedSteps, summary_line
+from bringup.core.states import PhaseState, RunState, Severity, Verdict
+from bringup.core.timefmt import run_time
+from bringup.dashboard.feed import StoreFeed
+from bringup.dashboard.summary import FailedSteps, summary_line
 
 
 class PlainFollow:

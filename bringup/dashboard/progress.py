@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .outline import Loop
+from bringup.dashboard.outline import Loop
 
 
 @dataclass

@@ -15,9 +15,9 @@ from rich.console import Console, ConsoleOptions
 from rich.segment import Segment
 from rich.text import Text
 
-from . import interlocks as il
-from . import sections as s
-from .model import RunView
+from bringup.dashboard import interlocks as il
+from bringup.dashboard import sections as s
+from bringup.dashboard.model import RunView
 
 #: Below this width the phases and interlocks no longer fit side by side.
 WIDE = 100

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from ..states import PhaseState, RunState, Severity, Verdict
-from ..timefmt import format_duration, run_time
-from . import fmt
-from .model import Line, RunView
-from .progress import Progress
-from .sparkline import sparkline
-from .telemetry import LABELS, NEAR, NO_READING, OK, OUT, Channel, MetricRow, judge, throttle_reasons
+from bringup.core.states import PhaseState, RunState, Severity, Verdict
+from bringup.core.timefmt import format_duration, run_time
+from bringup.dashboard import fmt
+from bringup.dashboard.model import Line, RunView
+from bringup.dashboard.progress import Progress
+from bringup.dashboard.sparkline import sparkline
+from bringup.dashboard.telemetry import LABELS, NEAR, NO_READING, OK, OUT, Channel, MetricRow, judge, throttle_reasons
 
 # phases' and the run's states in one table (the words they share style alike)
 STATE_STYLE = {PhaseState.PASSED: "green", PhaseState.FAILED: "bold red", PhaseState.ABORTED: "bold red",

@@ -3,8 +3,8 @@ dashboard's banner and `bringup watch --plain` both end with it."""
 
 from __future__ import annotations
 
-from ..states import PhaseState, RunState, StepOutcome, Verdict
-from ..timefmt import format_duration
+from bringup.core.states import PhaseState, RunState, StepOutcome, Verdict
+from bringup.core.timefmt import format_duration
 
 _CONTAINER_KINDS = ("loop", "search", "soak")  # their outcome is that of a step inside them
 _FAILED_OUTCOMES = (StepOutcome.TIMEOUT, StepOutcome.ERROR)

@@ -4,9 +4,9 @@
 `png` draws PNG files with matplotlib, the optional extra `bringup[plot]`.
 """
 
-from .shmoo import Shmoo, Vmin, group_by_test, run_shmoos, shmoos
-from .telemetry import SoakWindow, soak_series, soak_windows
-from .text import shmoo_text, vmin_text
+from bringup.plots.shmoo import Shmoo, Vmin, group_by_test, run_shmoos, shmoos
+from bringup.plots.telemetry import SoakWindow, soak_series, soak_windows
+from bringup.plots.text import shmoo_text, vmin_text
 
 __all__ = ["Shmoo", "Vmin", "shmoos", "run_shmoos", "group_by_test", "shmoo_text", "vmin_text",
            "SoakWindow", "soak_windows", "soak_series"]

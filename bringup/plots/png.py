@@ -11,10 +11,10 @@ import io
 import re
 from typing import Any
 
-from ..store import FAIL, PASS, UNKNOWN
-from .shmoo import Shmoo, format_hertz
-from .telemetry import SoakChart
-from .vmin import VminChart
+from bringup.store import FAIL, PASS, UNKNOWN
+from bringup.plots.shmoo import Shmoo, format_hertz
+from bringup.plots.telemetry import SoakChart
+from bringup.plots.vmin import VminChart
 
 
 class PlotsUnavailable(RuntimeError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..store import StoreReader
+from bringup.store import StoreReader
 
 
 @dataclass(frozen=True)

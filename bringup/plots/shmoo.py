@@ -18,9 +18,9 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ..store import FAIL, PASS, UNKNOWN, StoreReader
-from ..units import UnitError, parse_quantity
-from .search import without_probes
+from bringup.store import FAIL, PASS, UNKNOWN, StoreReader
+from bringup.core.units import UnitError, parse_quantity
+from bringup.plots.search import without_probes
 
 
 @dataclass(frozen=True)

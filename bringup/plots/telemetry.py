@@ -11,7 +11,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from ..store import StoreReader
+from bringup.store import StoreReader
 
 
 @dataclass(frozen=True)

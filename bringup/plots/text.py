@@ -6,9 +6,9 @@ highest at the top (the safe corner), frequency across, `*` pass and `.` fail.
 
 from __future__ import annotations
 
-from ..store import FAIL, PASS, UNKNOWN
-from .shmoo import Shmoo, format_hertz, format_volts
-from .vmin import VminChart
+from bringup.store import FAIL, PASS, UNKNOWN
+from bringup.plots.shmoo import Shmoo, format_hertz, format_volts
+from bringup.plots.vmin import VminChart
 
 MARK = {PASS: "*", FAIL: ".", UNKNOWN: "?"}
 LEGEND = "* pass  . fail  ? unknown  (blank) not tested"

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..store import StoreReader
-from ..units import UnitError, unit
-from .search import searches as _searches
-from .shmoo import Shmoo, Vmin, coordinate
+from bringup.store import StoreReader
+from bringup.core.units import UnitError, unit
+from bringup.plots.search import searches as _searches
+from bringup.plots.shmoo import Shmoo, Vmin, coordinate
 
 
 @dataclass(frozen=True)

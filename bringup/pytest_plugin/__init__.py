@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from .summary import RUNS
+from bringup.pytest_plugin.summary import RUNS
 
 _PROCEDURE = re.compile(rb"^procedure\s*:", re.MULTILINE)
 
@@ -76,7 +76,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
         return None
     if not _PROCEDURE.search(head):
         return None
-    from .nodes import ProcedureFile
+    from bringup.pytest_plugin.nodes import ProcedureFile
 
     return ProcedureFile.from_parent(parent, path=file_path)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..plan import LOOPS, PlanStep
-from ..store import retried
+from bringup.check.plan import LOOPS, PlanStep
+from bringup.store import retried
 
-from ..states import PhaseState, StepOutcome, Verdict
+from bringup.core.states import PhaseState, StepOutcome, Verdict
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Outcome:
 
     def failures(self) -> list[str]:
         """The final word of each record that did not pass (a retried attempt is not final)."""
-        from ..junit import failure_line
+        from bringup.outputs.junit import failure_line
 
         replaced = retried(self.measurements)
         out = [failure_line(m) for m in self.measurements

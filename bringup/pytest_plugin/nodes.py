@@ -8,10 +8,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from ..plan import PlanStep
-from ..states import PhaseState
-from .attribution import Outcome, judge_phase, last_attempt, safe_outcome
-from .summary import RUNS
+from bringup.check.plan import PlanStep
+from bringup.core.states import PhaseState
+from bringup.pytest_plugin.attribution import Outcome, judge_phase, last_attempt, safe_outcome
+from bringup.pytest_plugin.summary import RUNS
 
 SAFE_STATE = "safe_state"
 
@@ -46,16 +46,16 @@ class ProcedureFile(pytest.File):
     """A procedure: validated against the station at collection, run whole before its first item."""
 
     def collect(self) -> Iterator[pytest.Collector]:
-        from ..session import open_station, parse_overrides
-        from ..source import InvalidInput
-        from ..validate import load_procedure, validate
+        from bringup.run.session import open_station, parse_overrides
+        from bringup.language.source import InvalidInput
+        from bringup.check.validate import load_procedure, validate
 
         opt = self.config.getoption
         try:
             if opt("bringup_station"):
                 self.station = open_station(opt("bringup_station"))
             else:  # the embedded simulator's station, for validation: nothing is started yet
-                from ..commands.sim import embedded_station
+                from bringup.commands.sim import embedded_station
 
                 self.station = embedded_station()
             # one command line runs many procedures: an override applies to those that declare it
@@ -78,9 +78,9 @@ class ProcedureFile(pytest.File):
         self.results = self._run()
 
     def _run(self) -> dict[str, list[Outcome]]:
-        from .. import session
-        from ..source import InvalidInput
-        from ..store import StoreError, StoreReader, default_path
+        from bringup.run import session
+        from bringup.language.source import InvalidInput
+        from bringup.store import StoreError, StoreReader, default_path
 
         opt = self.config.getoption
         store_path = Path(opt("bringup_store")) if opt("bringup_store") else default_path()
@@ -101,7 +101,7 @@ class ProcedureFile(pytest.File):
         return self._judge(*recorded)
 
     def _run_on(self, prepared: Any, store_path: Path, meta: dict | None = None, finish: Any = None) -> Any:
-        from .. import session
+        from bringup.run import session
 
         with session.open_store(store_path, prepared) as db:
             result = session.run(prepared, db, dut=self.config.getoption("bringup_dut"), meta=meta)
@@ -112,8 +112,8 @@ class ProcedureFile(pytest.File):
 
     def _run_embedded(self, store_path: Path) -> Any:
         """As `bringup run` with no --station: a simulated lab in this process, on real transports."""
-        from .. import session
-        from ..commands.sim import embedded_lab
+        from bringup.run import session
+        from bringup.commands.sim import embedded_lab
 
         opt = self.config.getoption
         with embedded_lab(seed=opt("bringup_seed"), faults=tuple(opt("bringup_fault"))) as lab:
@@ -158,7 +158,7 @@ class StepItem(pytest.Item):
         self.index = index
 
     def runtest(self) -> None:
-        from ..junit import measurement_log, measurement_name, measurement_properties
+        from bringup.outputs.junit import measurement_log, measurement_name, measurement_properties
 
         procedure: ProcedureFile = self.parent.parent
         outcome = procedure.results[self.parent.name][self.index]

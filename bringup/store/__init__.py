@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import pathlib
 
-from .errors import NotAStore, SchemaTooNew, StoreError, StoreMissing, UnknownRun
-from .reader import StoreReader
-from .records import Measurement, retried
-from .schema import LATEST as SCHEMA_VERSION
-from .states import (FAIL, PASS, PHASE_STATES, RUN_END_STATES, RUN_INTERRUPTED, STEP_OUTCOMES,
-                     UNKNOWN, VERDICTS, PhaseState, RunState, Severity, StepOutcome, Verdict)
-from .writer import Store
+from bringup.store.errors import NotAStore, SchemaTooNew, StoreError, StoreMissing, UnknownRun
+from bringup.store.reader import StoreReader
+from bringup.store.records import Measurement, retried
+from bringup.store.schema import LATEST as SCHEMA_VERSION
+from bringup.store.states import FAIL, PASS, PHASE_STATES, RUN_END_STATES, RUN_INTERRUPTED, STEP_OUTCOMES, UNKNOWN, VERDICTS, PhaseState, RunState, Severity, StepOutcome, Verdict
+from bringup.store.writer import Store
 
 __all__ = [
     "Store", "StoreReader", "Measurement", "retried", "default_path", "SCHEMA_VERSION",

@@ -12,8 +12,8 @@ import sqlite3
 import threading
 from typing import Any
 
-from .errors import StoreError
-from .states import PHASE_TERMINAL, PhaseState, RunState, Severity
+from bringup.store.errors import StoreError
+from bringup.store.states import PHASE_TERMINAL, PhaseState, RunState, Severity
 
 # First element of every queued tuple.
 RUN_BEGIN, PHASE, STEP, MEASUREMENT, SAMPLE, EVENT, RUN_END, SYNC = range(8)

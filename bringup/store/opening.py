@@ -9,8 +9,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from .errors import NotAStore, StoreError
-from .schema import check_ours, migrate
+from bringup.store.errors import NotAStore, StoreError
+from bringup.store.schema import check_ours, migrate
 
 _OPEN_ATTEMPTS = 40
 

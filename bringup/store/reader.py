@@ -15,10 +15,10 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import NotAStore, StoreMissing
-from .liveness import writer_alive
-from .schema import check_ours
-from .states import RunState
+from bringup.store.errors import NotAStore, StoreMissing
+from bringup.store.liveness import writer_alive
+from bringup.store.schema import check_ours
+from bringup.store.states import RunState
 
 _RUN_COLUMNS = """r.id, r.procedure, r.version, r.procedure_path, r.procedure_sha256, r.dut, r.station,
     r.parameters, r.meta, r.clock, r.started_at, r.started_t, r.host, r.pid, r.pid_start, r.state,

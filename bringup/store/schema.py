@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from .errors import NotAStore, SchemaTooNew
+from bringup.store.errors import NotAStore, SchemaTooNew
 
 # "BRNG": marks the file as ours, so opening some other SQLite file fails with a clear message.
 APPLICATION_ID = 0x42524E47

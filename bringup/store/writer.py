@@ -25,13 +25,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .batch import (EVENT, MEASUREMENT, PHASE, RUN_BEGIN, RUN_END, SAMPLE, STEP, SYNC, BatchWriter,
-                    Ticket, real, text, to_json)
-from .errors import StoreError
-from .liveness import host_name, start_token
-from .opening import open_for_writing
-from .records import Measurement
-from .states import FAIL, PASS, PHASE_STATES, PHASE_TERMINAL, RUN_END_STATES, SEVERITIES, STEP_OUTCOMES, UNKNOWN
+from bringup.store.batch import EVENT, MEASUREMENT, PHASE, RUN_BEGIN, RUN_END, SAMPLE, STEP, SYNC, BatchWriter, Ticket, real, text, to_json
+from bringup.store.errors import StoreError
+from bringup.store.liveness import host_name, start_token
+from bringup.store.opening import open_for_writing
+from bringup.store.records import Measurement
+from bringup.store.states import FAIL, PASS, PHASE_STATES, PHASE_TERMINAL, RUN_END_STATES, SEVERITIES, STEP_OUTCOMES, UNKNOWN
 
 _NOT_PASS = frozenset({FAIL, UNKNOWN})
 _CLOSE_ATTEMPTS = 3

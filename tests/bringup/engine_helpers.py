@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bringup import session
-from bringup.runner import RunResult
-from bringup.station import load_station
+from bringup.run import session
+from bringup.run.runner import RunResult
+from bringup.check.station import load_station
 from bringup.store import StoreReader
 
 FAKE_STATION = """

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bringup.cli import main
-from bringup.session import open_station
-from bringup.source import InvalidInput
-from bringup.validate import check, load_procedure
+from bringup.run.session import open_station
+from bringup.language.source import InvalidInput
+from bringup.check.validate import check, load_procedure
 
 HERE = Path(__file__).parent
 GOOD = """procedure: ok

@@ -8,11 +8,11 @@ from collections import Counter
 
 import pytest
 
-from bringup import execution
-from bringup.abort import Abort
-from bringup.bench import Bench, InstrumentLost
-from bringup.clock import RealClock, SimClock
-from bringup.driver import Driver, Param, action, reading
+from bringup.run import execution
+from bringup.run.abort import Abort
+from bringup.run.bench import Bench, InstrumentLost
+from bringup.core.clock import RealClock, SimClock
+from bringup.drivers.base import Driver, Param, action, reading
 from bringup.drivers.fake import FakeCoolant, FakeMultimeter, FakePowerSupply, FakeSled
 
 from engine_helpers import run

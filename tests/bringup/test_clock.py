@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bringup.clock import RealClock, SimClock
+from bringup.core.clock import RealClock, SimClock
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bringup.session import open_station
-from bringup.source import InvalidInput
-from bringup.validate import validate
+from bringup.run.session import open_station
+from bringup.language.source import InvalidInput
+from bringup.check.validate import validate
 from engine_helpers import run
 
 POWER = """

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from bringup import expr
-from bringup.source import InvalidInput
-from bringup.units import multiply_dimensions
+from bringup.language import expr
+from bringup.language.source import InvalidInput
+from bringup.core.units import multiply_dimensions
 from engine_helpers import run
 
 HEAD = """

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bringup.clock import SimClock
+from bringup.core.clock import SimClock
 from bringup.dashboard.feed import StoreFeed
 from bringup.dashboard.model import RunView
 from bringup.store import Measurement, Store

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 import test_dashboard_data as data
-from bringup import interlock_summary
+from bringup.outputs import interlock_summary
 from bringup.dashboard.interlocks import fit_name
 from test_dashboard_data import SledNight
 from test_dashboard_render import colour_of, fits, line_with, screen, text
@@ -42,7 +42,7 @@ def night(tmp_path, monkeypatch):
 
 
 def summary(night: SledNight, t: float, **gaps: float) -> None:
-    """The runner's interlock summary (the contract in bringup.interlock_summary), gaps by name."""
+    """The runner's interlock summary (the contract in bringup.outputs.interlock_summary), gaps by name."""
     items = []
     for name, gap in gaps.items():
         name = name.replace("__", " ").replace("_dot_", ".")

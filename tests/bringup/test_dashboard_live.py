@@ -6,9 +6,9 @@ import io
 
 from rich.console import Console
 
-from bringup import session
+from bringup.run import session
 from bringup.dashboard.live import RunIdCatcher, live_view
-from bringup.station import load_station
+from bringup.check.station import load_station
 from engine_helpers import station_with, write
 from test_watch_process import NIGHT
 

@@ -176,7 +176,7 @@ def test_a_channel_that_stops_reading_shows_no_value_not_the_last_good_one(night
 
 
 def test_a_view_attached_before_the_run_exists_says_it_is_waiting(tmp_path):
-    from bringup.clock import SimClock
+    from bringup.core.clock import SimClock
     from bringup.dashboard.feed import StoreFeed
     from bringup.dashboard.model import RunView
 
@@ -191,7 +191,7 @@ def test_a_view_attached_before_the_run_exists_says_it_is_waiting(tmp_path):
 
 
 def test_a_run_just_begun_draws_without_phases_or_telemetry(tmp_path):
-    from bringup.clock import SimClock
+    from bringup.core.clock import SimClock
     from bringup.dashboard.feed import StoreFeed
     from bringup.dashboard.model import RunView
 

@@ -19,10 +19,10 @@ import pytest
 
 from bringup.cli import main
 from bringup.drivers.sled_console_base import SledConsoleBase
-from bringup.session import open_station
-from bringup.source import InvalidInput
+from bringup.run.session import open_station
+from bringup.language.source import InvalidInput
 from bringup.store import SCHEMA_VERSION
-from bringup.validate import validate
+from bringup.check.validate import validate
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"] + sorted((ROOT / "procedures").glob("*.yaml")) \

@@ -15,12 +15,12 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bringup import source
+from bringup.language import source
 from bringup.cli import main
-from bringup.session import open_station
-from bringup.source import InvalidInput, load_yaml
-from bringup.validate import validate
-from bringup.yaml_core import MAX_DEPTH, MAX_NODES
+from bringup.run.session import open_station
+from bringup.language.source import InvalidInput, load_yaml
+from bringup.check.validate import validate
+from bringup.language.yaml_core import MAX_DEPTH, MAX_NODES
 from engine_helpers import run
 
 HEAD = "procedure: x\nrequires: {psu: power_supply, sled: sled}\n"
@@ -106,7 +106,7 @@ def test_a_fragment_with_a_schema_error_still_has_the_composite_checked(tmp_path
 def test_a_value_the_unreadable_step_would_have_named_is_not_reported_again():
     text = one_step("meausre: sled.max_tj\n        as: tj\n      - compute: hot\n        value: tj * 2")
     with pytest.raises(InvalidInput) as e:
-        from bringup.validate import check, load_procedure
+        from bringup.check.validate import check, load_procedure
         check(*load_procedure("x.yaml", text), open_station("fake"))
     assert [p.message for p in e.value.problems] == ["'meausre' is not a step kind"]
 
@@ -145,7 +145,7 @@ def test_scalars_resolve_by_the_yaml_1_2_core_schema():
 # -- generated hostile input -----------------------------------------------------------------------------
 def _outcome(text: str) -> list[source.Problem]:
     """Problems of a generated procedure ([] if valid); anything but InvalidInput fails the test."""
-    from bringup.validate import check, load_procedure
+    from bringup.check.validate import check, load_procedure
     try:
         check(*load_procedure("gen.yaml", text), open_station("fake"))
     except InvalidInput as exc:
@@ -280,7 +280,7 @@ def test_time_spans_are_accepted_exactly_within_their_bounds(amount, symbol, wha
 
 
 def test_a_long_sweep_is_checked_against_guardrails_by_its_extremes_not_point_by_point(monkeypatch):
-    from bringup import binding
+    from bringup.check import binding
     calls = []
     real = binding.convert_args
     monkeypatch.setattr(binding, "convert_args", lambda *a: calls.append(1) or real(*a))

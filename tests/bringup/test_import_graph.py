@@ -21,9 +21,9 @@ PACKAGES = {"bringup": "bringup", "drivers": "bringup.drivers", "sim_devices": "
 # folders arrive (bringup.core below bringup.language below bringup.check ...).
 MAY_IMPORT: dict[str, set[str]] = {
     # the simulated lab shares only the clock and the units with the engine
-    "bringup.sim_devices": {"bringup.sim_devices", "bringup.clock", "bringup.units"},
+    "bringup.sim_devices": {"bringup.sim_devices", "bringup.core.clock", "bringup.core.units"},
     # drivers know nothing of procedures: their base class, the clock and units (DESIGN.md)
-    "bringup.drivers": {"bringup.drivers", "bringup.driver", "bringup.options", "bringup.clock", "bringup.units"},
+    "bringup.drivers": {"bringup.drivers", "bringup.drivers.base", "bringup.drivers.options", "bringup.core.clock", "bringup.core.units"},
 }
 
 

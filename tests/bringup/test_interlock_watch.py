@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import pytest
 
-from bringup.driver import Param, action
+from bringup.drivers.base import Param, action
 from bringup.drivers.fake import FakeSled
-from bringup.source import InvalidInput
-from bringup.station import load_station
-from bringup.validate import validate
+from bringup.language.source import InvalidInput
+from bringup.check.station import load_station
+from bringup.check.validate import validate
 from engine_helpers import run, station_with, write
 
 HEAD = """

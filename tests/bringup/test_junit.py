@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from bringup.commands.results import export_command
-from bringup.export import ExportError
-from bringup.junit import junit_xml, write_junit
+from bringup.outputs.export import ExportError
+from bringup.outputs.junit import junit_xml, write_junit
 from bringup.store import Measurement, Store, StoreReader, UnknownRun
 from engine_helpers import run
 from test_export import store_fingerprint, without_root_override

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bringup import expr
+from bringup.language import expr
 from bringup.cli import main
-from bringup.units import UnitError, parse_expect, parse_quantity
+from bringup.core.units import UnitError, parse_expect, parse_quantity
 
 
 @pytest.mark.parametrize("text, si, dim", [

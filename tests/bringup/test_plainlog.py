@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bringup import interlock_summary
-from bringup.clock import SimClock
-from bringup.plainlog import PlainLog
+from bringup.outputs import interlock_summary
+from bringup.core.clock import SimClock
+from bringup.outputs.plainlog import PlainLog
 from bringup.store import Store
 from test_report_findings import T0, interlock, record_night
 

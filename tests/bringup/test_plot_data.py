@@ -19,7 +19,7 @@ from bringup.plots import group_by_test, run_shmoos, soak_series, soak_windows
 from bringup.plots.telemetry import soak_chart, soak_measurements
 from bringup.plots.vmin import search_charts
 from bringup.store import StoreReader
-from bringup.units import parse_quantity
+from bringup.core.units import parse_quantity
 
 ROOT = Path(__file__).resolve().parents[2]
 

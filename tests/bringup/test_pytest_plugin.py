@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy  # noqa: F401  an inner in-process run must not be the first to import numpy (it cannot be
 import pytest  # loaded twice in one process, and pytester forgets what an inner run imported)
 
-from bringup.clock import RealClock
+from bringup.core.clock import RealClock
 from bringup.store import StoreReader
 from engine_helpers import station_with
 

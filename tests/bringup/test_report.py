@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from bringup.commands.results import report_command, runs_command
-from bringup.report import load_report, render_rich, render_text
+from bringup.outputs.report import load_report, render_rich, render_text
 from bringup.store import Measurement, Store, StoreReader
 
 RUN = dict(procedure="sled-bringup", version="2.0", procedure_path="procedures/sled.yaml",

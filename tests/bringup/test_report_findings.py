@@ -7,10 +7,10 @@ The store is written here the way the runner writes it (names, coordinates and u
 
 from __future__ import annotations
 
-from bringup import interlock_summary
-from bringup.findings import key_number_lines
-from bringup.keynumbers import load as load_numbers
-from bringup.report import load_report, render_text
+from bringup.outputs import interlock_summary
+from bringup.outputs.findings import key_number_lines
+from bringup.outputs.keynumbers import load as load_numbers
+from bringup.outputs.report import load_report, render_text
 from bringup.store import Measurement, Store, StoreReader
 
 RUN = dict(procedure="sled-bringup", version="2", procedure_path="procedures/sled_bringup.yaml",
@@ -189,7 +189,7 @@ def test_the_terminal_report_shows_the_same_findings(tmp_path):
 
     from rich.console import Console
 
-    from bringup.report import render_rich
+    from bringup.outputs.report import render_rich
 
     path = tmp_path / "runs.sqlite"
     with Store(path) as store:

@@ -342,8 +342,8 @@ phases:
 
 def test_guardrail_is_refused_again_by_the_driver_at_run_time(tmp_path):
     """Validation rejects literal values beyond a guardrail; the driver refuses whatever slips past."""
-    from bringup.clock import SimClock
-    from bringup.driver import GuardrailViolation, Guardrail
+    from bringup.core.clock import SimClock
+    from bringup.drivers.base import GuardrailViolation, Guardrail
     from bringup.drivers.fake import FakePowerSupply
 
     psu = FakePowerSupply(role="psu", clock=SimClock(), guardrails=(Guardrail("voltage", None, 13.0,
@@ -371,7 +371,7 @@ phases:
 
 
 def test_an_instrument_that_cannot_be_opened_aborts_but_the_others_still_go_safe(tmp_path, monkeypatch):
-    from bringup.driver import InstrumentUnreachable
+    from bringup.drivers.base import InstrumentUnreachable
     from bringup.drivers.fake import FakePowerSupply
 
     def refuse(self):

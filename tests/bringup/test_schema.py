@@ -19,8 +19,8 @@ import yaml
 from click.testing import CliRunner
 
 from bringup.cli import main
-from bringup.procedure import Procedure, normalise
-from bringup.source import InvalidInput, load_yaml
+from bringup.language.procedure import Procedure, normalise
+from bringup.language.source import InvalidInput, load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD = ROOT / "tests" / "bringup" / "bad_procedures"
@@ -46,7 +46,7 @@ SEMANTIC = {
     "wait_not_time.yaml": "units (a voltage where a time is needed)",
     "wrong_limit_unit.yaml": "units of the reading the limit judges",
     "wrong_unit_argument.yaml": "units of an action's argument",
-    # values inside quantity and expression strings, and what files refer to (bringup/bounds.py,
+    # values inside quantity and expression strings, and what files refer to (bringup/check/bounds.py,
     # expr.py, compose.py): a schema sees only a string there
     "absurd_wait.yaml": "a time's magnitude inside a quantity string (over 30 days)",
     "absurd_wait_parameter.yaml": "a parameter's magnitude, reached through a reference",

@@ -11,8 +11,8 @@ import sqlite3
 
 from engine_helpers import run
 
-from bringup.export import json_text
-from bringup.states import PhaseState, RunState, StepOutcome, Verdict
+from bringup.outputs.export import json_text
+from bringup.core.states import PhaseState, RunState, StepOutcome, Verdict
 from bringup.store import PHASE_STATES, RUN_END_STATES, STEP_OUTCOMES, VERDICTS
 
 PROCEDURE = """
@@ -61,7 +61,7 @@ def test_each_word_is_defined_once_and_the_store_accepts_exactly_those():
     assert PHASE_STATES == {"pending", "running", "passed", "failed", "skipped", "aborted"} == set(PhaseState)
     assert RUN_END_STATES == {"passed", "failed", "aborted", "error"}
     assert STEP_OUTCOMES == {"ok", "error", "timeout", "aborted", "skipped"} == set(StepOutcome)
-    from bringup import verdict
+    from bringup.core import verdict
     from bringup.store import states
 
     assert verdict.PASS is Verdict.PASS is states.PASS

@@ -6,9 +6,9 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from bringup.cli import main
-from bringup.clock import SimClock
-from bringup.session import make_drivers
-from bringup.station import load_station
+from bringup.core.clock import SimClock
+from bringup.run.session import make_drivers
+from bringup.check.station import load_station
 
 PROCEDURE = """procedure: p
 requires: {psu: power_supply}

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from Semi_ATE.STDF import records_from_file
 
 from bringup.commands.results import export_command
-from bringup.stdf import stdf_bytes
-from bringup.stdf.numbering import StdfTest, number_tests
-from bringup.stdf.records import float32
+from bringup.outputs.stdf import stdf_bytes
+from bringup.outputs.stdf.numbering import StdfTest, number_tests
+from bringup.outputs.stdf.records import float32
 from engine_helpers import run
 
 SLED = """
@@ -234,7 +234,7 @@ def test_test_numbers_are_the_same_in_every_run_of_the_procedure(tmp_path):
 
 
 def test_colliding_test_numbers_are_resolved_the_same_way_whatever_else_ran(monkeypatch):
-    from bringup.stdf import numbering
+    from bringup.outputs.stdf import numbering
 
     monkeypatch.setattr(numbering, "_hash", lambda key: 7)  # every test on the same number
     keys = [StdfTest("p", name) for name in ("c", "a", "b")]
@@ -244,7 +244,7 @@ def test_colliding_test_numbers_are_resolved_the_same_way_whatever_else_ran(monk
 
 
 def test_numbers_stay_in_range_and_unique_for_many_tests():
-    from bringup.stdf.numbering import FIRST, SPAN
+    from bringup.outputs.stdf.numbering import FIRST, SPAN
 
     keys = [StdfTest(f"phase{i % 7}", f"reading{i}") for i in range(5000)]
     numbers = number_tests(keys)

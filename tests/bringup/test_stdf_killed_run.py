@@ -12,9 +12,9 @@ import xml.etree.ElementTree as ET
 import pytest
 from click.testing import CliRunner
 
-from bringup.clock import RealClock
+from bringup.core.clock import RealClock
 from bringup.commands.results import export_command
-from bringup.stdf import stdf_bytes
+from bringup.outputs.stdf import stdf_bytes
 from bringup.store import StoreReader
 from engine_helpers import station_with, write
 from test_export import store_fingerprint, without_root_override

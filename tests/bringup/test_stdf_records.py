@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bringup.stdf.records import StdfEncodeError, ascii_text, encode, float32
+from bringup.outputs.stdf.records import StdfEncodeError, ascii_text, encode, float32
 
 
 def test_far_is_the_six_bytes_every_reader_checks_first():

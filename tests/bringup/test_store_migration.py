@@ -162,8 +162,8 @@ def _version_2_store(path) -> int:
 
 
 def test_a_store_written_before_step_ids_still_opens_and_reports(tmp_path):
-    from bringup.junit import junit_xml
-    from bringup.report import load_report
+    from bringup.outputs.junit import junit_xml
+    from bringup.outputs.report import load_report
 
     path = tmp_path / "runs.sqlite"
     run = _version_2_store(path)

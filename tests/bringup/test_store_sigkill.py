@@ -16,12 +16,12 @@ import sys
 
 import pytest
 
-from bringup.clock import RealClock
+from bringup.core.clock import RealClock
 from bringup.store import StoreReader
 
 CHILD = r"""
 import sys
-from bringup.clock import RealClock
+from bringup.core.clock import RealClock
 from bringup.store import Measurement, Store
 
 clock = RealClock()

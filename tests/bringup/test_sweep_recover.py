@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bringup.source import InvalidInput
+from bringup.language.source import InvalidInput
 from engine_helpers import run
 
 HEAD = """

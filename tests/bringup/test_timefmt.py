@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import io
 
-from bringup.clock import SimClock, format_duration as from_clock
-from bringup.plainlog import PlainLog
-from bringup.timefmt import format_duration, run_time
+from bringup.core.clock import SimClock, format_duration as from_clock
+from bringup.outputs.plainlog import PlainLog
+from bringup.core.timefmt import format_duration, run_time
 
 
 def test_durations_are_h_mm_ss_truncated_like_a_timer():

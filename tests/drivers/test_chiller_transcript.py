@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bringup.clock import SimClock
-from bringup.driver import DriverError, Guardrail
+from bringup.core.clock import SimClock
+from bringup.drivers.base import DriverError, Guardrail
 from bringup.drivers.chiller import LaudaIntegralXT
 from visa_transcript import Transcript
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bringup.clock import SimClock
-from bringup.driver import Driver, Param, action, reading
+from bringup.core.clock import SimClock
+from bringup.drivers.base import Driver, Param, action, reading
 from bringup.drivers.table import commanded, measured
-from bringup.units import UnitError
+from bringup.core.units import UnitError
 
 CHANNEL = Param(int, choices=(0, 1, 2), default=1, help="output, or 0 for both")
 

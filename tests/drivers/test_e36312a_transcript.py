@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bringup.clock import RealClock, SimClock
-from bringup.driver import DriverError, Guardrail, InstrumentUnreachable, StepTimeout
+from bringup.core.clock import RealClock, SimClock
+from bringup.drivers.base import DriverError, Guardrail, InstrumentUnreachable, StepTimeout
 from bringup.drivers.e36312a import KeysightE36312A
 from visa_transcript import TIMEOUT, Transcript
 

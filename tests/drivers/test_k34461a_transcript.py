@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bringup.clock import SimClock
-from bringup.driver import DriverError
+from bringup.core.clock import SimClock
+from bringup.drivers.base import DriverError
 from bringup.drivers.k34461a import Keysight34461A
 from visa_transcript import Transcript
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bringup.clock import SimClock
-from bringup.driver import DriverError, Guardrail, GuardrailViolation
+from bringup.core.clock import SimClock
+from bringup.drivers.base import DriverError, Guardrail, GuardrailViolation
 from bringup.drivers import resolve
 from bringup.drivers.n5700 import KeysightN5700
 from visa_transcript import Transcript

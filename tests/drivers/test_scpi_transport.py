@@ -6,13 +6,13 @@ import pytest
 from pydantic import ValidationError
 from pyvisa import constants
 
-from bringup.clock import SimClock
-from bringup.driver import InstrumentUnreachable
+from bringup.core.clock import SimClock
+from bringup.drivers.base import InstrumentUnreachable
 from bringup.drivers.chiller import LaudaIntegralXT
 from bringup.drivers.k34461a import Keysight34461A
 from bringup.drivers.scpi import interface_of, resource_lock
-from bringup.source import InvalidInput
-from bringup.station import load_station
+from bringup.language.source import InvalidInput
+from bringup.check.station import load_station
 from visa_transcript import Transcript
 
 IDN = (b"*IDN?\n", b"Keysight Technologies,34461A,MY57200000,A.03.01\n")

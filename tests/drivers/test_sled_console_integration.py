@@ -8,13 +8,13 @@ import math
 
 import pytest
 
-from bringup.clock import SimClock
-from bringup.driver import DriverError, InstrumentUnreachable
+from bringup.core.clock import SimClock
+from bringup.drivers.base import DriverError, InstrumentUnreachable
 from bringup.drivers.sled_console import SledConsole
-from bringup.sim_devices.config import SledConfig
-from bringup.sim_devices.console_server import ConsoleServer
-from bringup.sim_devices.faults import CATALOG
-from bringup.sim_devices.sled import Sled
+from bringup.sim_devices.world.config import SledConfig
+from bringup.sim_devices.console.console_server import ConsoleServer
+from bringup.sim_devices.faults.faults import CATALOG
+from bringup.sim_devices.sled.sled import Sled
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import math
 
 import pytest
 
-from bringup.clock import SimClock
-from bringup.driver import DriverError, InstrumentUnreachable
+from bringup.core.clock import SimClock
+from bringup.drivers.base import DriverError, InstrumentUnreachable
 from bringup.drivers.sled_console import SledConsole
 
 PROMPT = b"sled> "

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bringup.driver import DriverError
+from bringup.drivers.base import DriverError
 from test_sled_console_transcript import cmd, driver, reply
 
 FUSES_1 = ("chip=1 id=SIM-L23701-W07-D092 iddq_a=14.8 iddq_v=0.75 iddq_temp_c=25.0 "

@@ -32,7 +32,7 @@ class Gates:
 
 
 def _gates() -> Gates:
-    from bringup.validate import load_procedure
+    from bringup.check.validate import load_procedure
 
     try:
         proc, _ = load_procedure(PROCEDURE)
@@ -134,7 +134,7 @@ def _check_common(case: Case, run: Run, problems: list[str]) -> None:
             problems.append(f"fault {f['name']} never fired (state {f.get('state')}, trigger {f.get('trigger')})")
     final = run.truth.get("final")
     if not final:
-        problems.append("ground truth has no `final` (sim_devices/observer.py)")
+        problems.append("ground truth has no `final` (sim_devices/faults/observer.py)")
         return
     on = {f"chip{ch['chip']}": ch["rails_on"] for ch in final["chips"] if ch["rails_on"]}
     if not final["rails_all_off"] or on:
@@ -174,7 +174,7 @@ def _check_passing(case: Case, run: Run, result: Any, problems: list[str], healt
 
 def _check_soak(run: Run, problems: list[str]) -> None:
     """The soak really ran its whole simulated length, sampling on its grid."""
-    from bringup.units import parse_quantity
+    from bringup.core.units import parse_quantity
 
     soak = run.phase("soak")
     wanted = parse_quantity(str(run.run["parameters"].get("soak", "8 h"))).si

@@ -8,7 +8,7 @@ import os
 from bringup.commands.sim import embedded_lab, embedded_station
 from bringup.commands.sim_station import lab_station, station_text
 from bringup.sim_devices.lab import LabAddresses
-from bringup.station import load_station
+from bringup.check.station import load_station
 
 
 def _shape(station):

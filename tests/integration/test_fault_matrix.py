@@ -119,7 +119,7 @@ class Matrix:
 
     def _phase_time(self, phase: str, offset: str) -> str:
         """`{phase+offset}`: the healthy run's start of `phase`, plus offset, in seconds."""
-        from bringup.units import parse_quantity
+        from bringup.core.units import parse_quantity
 
         healthy = self.futures.get("healthy")
         store = self.tmp / _store_name("healthy")
@@ -175,7 +175,7 @@ def _before_soak(case: Case) -> bool:
 def _early_in_soak(case: Case) -> bool:
     """Caught in the soak, landing in its first minutes: the short soak holds it, and a miss fails
     in seconds instead of running eight simulated hours."""
-    from bringup.units import parse_quantity
+    from bringup.core.units import parse_quantity
 
     m = _RELATIVE.search(case.fault or "")
     return (case.phase == "soak" and m is not None and m.group(1) == "soak"
@@ -184,7 +184,7 @@ def _early_in_soak(case: Case) -> bool:
 
 def _expected_cost(case: Case) -> float:
     """Simulated seconds a case runs, roughly: what decides its wall time."""
-    from bringup.units import parse_quantity
+    from bringup.core.units import parse_quantity
 
     if case.full_soak:
         return math.inf

@@ -110,7 +110,7 @@ HEALTHY_STARTS = {"cooling": 0.0, "power_on": 58.0, "clocks_boot": 59.55, "pcie"
 
 
 def landing_phase(case: Case) -> str | None:
-    from bringup.units import parse_quantity
+    from bringup.core.units import parse_quantity
 
     if case.fault is None:
         return None

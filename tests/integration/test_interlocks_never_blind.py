@@ -21,10 +21,10 @@ from typing import Iterator
 
 import pytest
 
-from bringup.monitors import ON_TIME_SLACK_S
+from bringup.run.monitors import ON_TIME_SLACK_S
 from bringup.store import StoreReader
-from bringup.validate import load_procedure
-from bringup import binding
+from bringup.check.validate import load_procedure
+from bringup.check import binding
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCEDURE = ROOT / "procedures" / "sled_bringup.yaml"

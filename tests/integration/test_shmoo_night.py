@@ -18,9 +18,9 @@ import pytest
 
 from bringup.plots import group_by_test, run_shmoos
 from bringup.plots.vmin import search_charts
-from bringup.sim_devices.config import CharacterizationConfig
+from bringup.sim_devices.world.config import CharacterizationConfig
 from bringup.store import StoreReader
-from bringup.units import parse_quantity
+from bringup.core.units import parse_quantity
 
 ROOT = Path(__file__).resolve().parents[2]
 SHMOO_STEP = 0.025                                         # the procedure's voltage step

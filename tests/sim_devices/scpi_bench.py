@@ -6,9 +6,9 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator
 
-from bringup.clock import SimClock
-from bringup.driver import Guardrail
-from bringup.sim_devices.scpi_server import InstrumentServer
+from bringup.core.clock import SimClock
+from bringup.drivers.base import Guardrail
+from bringup.sim_devices.instruments.scpi_server import InstrumentServer
 
 
 @contextlib.contextmanager

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bringup.clock import SimClock
-from bringup.sim_devices.bmc_shell import BmcShell
-from bringup.sim_devices.config import SledConfig
+from bringup.core.clock import SimClock
+from bringup.sim_devices.console.bmc_shell import BmcShell
+from bringup.sim_devices.world.config import SledConfig
 from bringup.sim_devices.lab import SimLab
-from bringup.sim_devices.sled import Sled
+from bringup.sim_devices.sled.sled import Sled
 
 AIR = Path(__file__).resolve().parents[2] / "sleds" / "air.yaml"
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from bringup.store import StoreReader
-from bringup.validate import load_procedure
+from bringup.check.validate import load_procedure
 
 ROOT = Path(__file__).resolve().parents[2]
 SLED_BRINGUP = ROOT / "procedures" / "sled_bringup.yaml"

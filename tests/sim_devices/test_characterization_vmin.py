@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from bringup.clock import SimClock
-from bringup.sim_devices.characterization import Silicon
-from bringup.sim_devices.config import CharacterizationConfig, SledConfig
-from bringup.sim_devices.sled import Sled
+from bringup.core.clock import SimClock
+from bringup.sim_devices.silicon.characterization import Silicon
+from bringup.sim_devices.world.config import CharacterizationConfig, SledConfig
+from bringup.sim_devices.sled.sled import Sled
 
 
 def silicon(n=1, seed=0, **kw):

@@ -7,10 +7,10 @@ import re
 import pytest
 import serial
 
-from bringup.clock import SimClock
-from bringup.sim_devices.config import SledConfig
-from bringup.sim_devices.console_server import ConsoleServer
-from bringup.sim_devices.sled import Sled
+from bringup.core.clock import SimClock
+from bringup.sim_devices.world.config import SledConfig
+from bringup.sim_devices.console.console_server import ConsoleServer
+from bringup.sim_devices.sled.sled import Sled
 
 PROMPT = b"sled> "
 STATUS = re.compile(rb"^(OK|ERR (\d+) .*?)( @(\d+))? #(\d+):([0-9A-F]{4})$")

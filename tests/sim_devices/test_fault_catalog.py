@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from bringup.clock import SimClock
-from bringup.sim_devices import pmbus
-from bringup.sim_devices.config import LimitsConfig, SledConfig
-from bringup.sim_devices.faults import CATALOG, catalog_rows
-from bringup.sim_devices.sled import Sled
+from bringup.core.clock import SimClock
+from bringup.sim_devices.power import pmbus
+from bringup.sim_devices.world.config import LimitsConfig, SledConfig
+from bringup.sim_devices.faults.faults import CATALOG, catalog_rows
+from bringup.sim_devices.sled.sled import Sled
 
 ISSUE_NAMES = ["heatsink_misfit", "rail_short", "soft_short", "pg_stuck", "sequence_violation",
                "overvoltage", "pll_no_lock", "marginal_lane", "dead_lane", "link_flap",

@@ -1,8 +1,8 @@
 """A fault does what the catalog says whenever it lands: before power-on as well as mid-run."""
 
-from bringup.clock import SimClock
-from bringup.sim_devices.config import SledConfig
-from bringup.sim_devices.sled import Sled
+from bringup.core.clock import SimClock
+from bringup.sim_devices.world.config import SledConfig
+from bringup.sim_devices.sled.sled import Sled
 
 
 def sled(seed=21):

@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from bringup.clock import SimClock
-from bringup.sim_devices.bmc_shell import BmcShell
-from bringup.sim_devices.config import FusesConfig, SledConfig
-from bringup.sim_devices.fuses import predicted_leakage_a
-from bringup.sim_devices.sled import Sled
+from bringup.core.clock import SimClock
+from bringup.sim_devices.console.bmc_shell import BmcShell
+from bringup.sim_devices.world.config import FusesConfig, SledConfig
+from bringup.sim_devices.silicon.fuses import predicted_leakage_a
+from bringup.sim_devices.sled.sled import Sled
 
 
 def true_leakage_a(s: Sled, chip: int, v: float, tj: float) -> float:

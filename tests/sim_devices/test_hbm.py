@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bringup.sim_devices.hbm import HbmConfig, HbmStack
+from bringup.sim_devices.silicon.hbm import HbmConfig, HbmStack
 
 CFG = HbmConfig()
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from bringup.sim_devices.config import PowerConfig, SledConfig
-from bringup.sim_devices.power_model import PowerModel
-from bringup.sim_devices.thermal import DIE, ThermalNetwork
+from bringup.sim_devices.world.config import PowerConfig, SledConfig
+from bringup.sim_devices.power.power_model import PowerModel
+from bringup.sim_devices.thermal.thermal import DIE, ThermalNetwork
 
 
 def model(**kw):

@@ -7,9 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bringup.sim_devices.mesh import (MeshConfig, MeshPort, codeword_failure_prob, post_fec_ber,
-                                      symbol_error_prob)
-from bringup.sim_devices.prbs import bits_for_zero_error
+from bringup.sim_devices.links.mesh import MeshConfig, MeshPort, codeword_failure_prob, post_fec_ber, symbol_error_prob
+from bringup.sim_devices.links.prbs import bits_for_zero_error
 
 CFG = MeshConfig()
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bringup.sim_devices.pcie import MarginUnavailable, PcieConfig, PcieEndpoint
+from bringup.sim_devices.links.pcie import MarginUnavailable, PcieConfig, PcieEndpoint
 
 RELEASE = 0.1
 CONFIG = ["Detect.Quiet", "Detect.Active", "Polling.Active", "Polling.Configuration",

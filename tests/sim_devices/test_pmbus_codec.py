@@ -5,7 +5,7 @@ import math
 import pytest
 from hypothesis import given, strategies as st
 
-from bringup.sim_devices import codec
+from bringup.sim_devices.power import codec
 
 
 def test_linear11_reference_words():

@@ -8,8 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import chi2, poisson
 
-from bringup.sim_devices.prbs import (PRBS_POLYNOMIALS, PrbsResult, ber_upper_bound,
-                                      bits_for_zero_error, prbs_sequence)
+from bringup.sim_devices.links.prbs import PRBS_POLYNOMIALS, PrbsResult, ber_upper_bound, bits_for_zero_error, prbs_sequence
 
 bits_st = st.floats(min_value=1e6, max_value=1e16)
 errors_st = st.integers(min_value=0, max_value=2000)

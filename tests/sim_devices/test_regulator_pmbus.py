@@ -2,11 +2,11 @@
 
 import pytest
 
-from bringup.clock import SimClock
-from bringup.sim_devices import codec, pmbus
-from bringup.sim_devices.config import SledConfig
-from bringup.sim_devices.pmbus import PmbusError
-from bringup.sim_devices.sled import Sled
+from bringup.core.clock import SimClock
+from bringup.sim_devices.power import codec, pmbus
+from bringup.sim_devices.world.config import SledConfig
+from bringup.sim_devices.power.pmbus import PmbusError
+from bringup.sim_devices.sled.sled import Sled
 
 
 def sled(n=1, **cfg):

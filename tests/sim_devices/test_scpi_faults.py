@@ -14,14 +14,14 @@ import sys
 import textwrap
 from pathlib import Path
 
-from bringup import session
-from bringup.clock import SimClock
-from bringup.station import load_station
+from bringup.run import session
+from bringup.core.clock import SimClock
+from bringup.check.station import load_station
 from bringup.store import Store, StoreReader
-from bringup.sim_devices.scpi_server import InstrumentServer
-from bringup.sim_devices.sim_chiller import SimLaudaIntegralXT
-from bringup.sim_devices.sim_dmm import SimK34461A
-from bringup.sim_devices.sim_psu import SimE36312A
+from bringup.sim_devices.instruments.scpi_server import InstrumentServer
+from bringup.sim_devices.instruments.sim_chiller import SimLaudaIntegralXT
+from bringup.sim_devices.instruments.sim_dmm import SimK34461A
+from bringup.sim_devices.instruments.sim_psu import SimE36312A
 
 PROCEDURE = """
 procedure: lab-faults

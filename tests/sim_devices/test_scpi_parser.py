@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bringup.clock import SimClock
-from bringup.sim_devices.scpi_parser import CommandTree, ScpiError, parse_arg, split_outside
-from bringup.sim_devices.sim_psu import SimE36312A
+from bringup.core.clock import SimClock
+from bringup.sim_devices.instruments.scpi_parser import CommandTree, ScpiError, parse_arg, split_outside
+from bringup.sim_devices.instruments.sim_psu import SimE36312A
 
 
 @pytest.fixture
@@ -119,7 +119,7 @@ def test_a_pattern_with_an_optional_suffixed_node_defaults_its_suffix_to_1():
     seen = []
     tree = CommandTree()
     tree.add("[SOURce#]:FREQuency", write=lambda a, s: seen.append(s))
-    from bringup.sim_devices.scpi_parser import parse_message
+    from bringup.sim_devices.instruments.scpi_parser import parse_message
     for line in ("FREQ 1", "SOUR2:FREQ 1", "SOURCE:FREQ 1"):
         for p in parse_message(tree, line):
             p.command.write(p.args, p.suffixes)

@@ -6,10 +6,10 @@ import socket
 
 import pytest
 
-from bringup.clock import SimClock
-from bringup.sim_devices.scpi_server import InstrumentServer
-from bringup.sim_devices.sim_chiller import SimLaudaIntegralXT
-from bringup.sim_devices.sim_psu import SimE36312A
+from bringup.core.clock import SimClock
+from bringup.sim_devices.instruments.scpi_server import InstrumentServer
+from bringup.sim_devices.instruments.sim_chiller import SimLaudaIntegralXT
+from bringup.sim_devices.instruments.sim_psu import SimE36312A
 
 
 def connect(server: InstrumentServer) -> socket.socket:

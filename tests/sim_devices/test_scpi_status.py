@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bringup.clock import SimClock
-from bringup.sim_devices.sim_dmm import SimK34461A
-from bringup.sim_devices.sim_psu import SimE36312A
+from bringup.core.clock import SimClock
+from bringup.sim_devices.instruments.sim_dmm import SimK34461A
+from bringup.sim_devices.instruments.sim_psu import SimE36312A
 
 
 def test_idn_names_maker_model_serial_and_firmware():

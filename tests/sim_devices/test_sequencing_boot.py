@@ -3,9 +3,9 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from bringup.clock import SimClock
-from bringup.sim_devices.config import SledConfig
-from bringup.sim_devices.sled import Sled
+from bringup.core.clock import SimClock
+from bringup.sim_devices.world.config import SledConfig
+from bringup.sim_devices.sled.sled import Sled
 
 RAILS = [r.name for r in SledConfig().rails]
 

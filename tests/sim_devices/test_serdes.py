@@ -7,11 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bringup.sim_devices.link_timeline import Timeline
-from bringup.sim_devices.pcie import PcieConfig
-from bringup.sim_devices.serdes import (PCIE_TX_PRESETS, LaneSample, best_preset,
-                                        config_from_dict, draw_lanes, lane_eye, margin_of,
-                                        negotiate_lanes, q_inverse, residual_db)
+from bringup.sim_devices.links.link_timeline import Timeline
+from bringup.sim_devices.links.pcie import PcieConfig
+from bringup.sim_devices.links.serdes import PCIE_TX_PRESETS, LaneSample, best_preset, config_from_dict, draw_lanes, lane_eye, margin_of, negotiate_lanes, q_inverse, residual_db
 
 CFG = PcieConfig()
 EYE = CFG.eye_params()

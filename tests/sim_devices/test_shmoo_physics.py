@@ -14,9 +14,9 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from bringup.clock import SimClock
-from bringup.sim_devices.config import SledConfig
-from bringup.sim_devices.sled import Sled
+from bringup.core.clock import SimClock
+from bringup.sim_devices.world.config import SledConfig
+from bringup.sim_devices.sled.sled import Sled
 
 ROOT = Path(__file__).resolve().parents[2]
 VOLTS = [0.800 - 0.025 * i for i in range(7)]          # the procedure's shmoo grid

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bringup.clock import SimClock
-from bringup.driver import DriverError, Guardrail
+from bringup.core.clock import SimClock
+from bringup.drivers.base import DriverError, Guardrail
 from bringup.drivers.chiller import LaudaIntegralXT
-from bringup.sim_devices.sim_chiller import WATER_J_PER_L_K, SimLaudaIntegralXT
+from bringup.sim_devices.instruments.sim_chiller import WATER_J_PER_L_K, SimLaudaIntegralXT
 from scpi_bench import raw_session, served
 
 

@@ -6,10 +6,10 @@ import statistics
 
 import pytest
 
-from bringup.clock import SimClock
-from bringup.driver import DriverError
+from bringup.core.clock import SimClock
+from bringup.drivers.base import DriverError
 from bringup.drivers.k34461a import Keysight34461A
-from bringup.sim_devices.sim_dmm import SimK34461A
+from bringup.sim_devices.instruments.sim_dmm import SimK34461A
 from scpi_bench import raw_session, served
 
 

@@ -6,13 +6,13 @@ import pytest
 from click.testing import CliRunner
 
 from bringup.cli import main
-from bringup.clock import SimClock
-from bringup.driver import DriverError
+from bringup.core.clock import SimClock
+from bringup.drivers.base import DriverError
 from bringup.drivers import BUILTIN, resolve
 from bringup.drivers.n5700 import KeysightN5700
 from bringup.drivers.scpi import VisaDriver
-from bringup.sim_devices.scpi_server import twins
-from bringup.sim_devices.sim_n5700 import SimN5700
+from bringup.sim_devices.instruments.scpi_server import twins
+from bringup.sim_devices.instruments.sim_n5700 import SimN5700
 from scpi_bench import raw_session, served
 
 

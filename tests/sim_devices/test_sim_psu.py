@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bringup.clock import SimClock
-from bringup.driver import DriverError, Guardrail
+from bringup.core.clock import SimClock
+from bringup.drivers.base import DriverError, Guardrail
 from bringup.drivers.e36312a import KeysightE36312A
-from bringup.sim_devices.sim_psu import Rating, SimE36312A, resistive
+from bringup.sim_devices.instruments.sim_psu import Rating, SimE36312A, resistive
 from scpi_bench import raw_session, served
 
 

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from bringup.clock import SimClock
+from bringup.core.clock import SimClock
 from bringup.sim_devices import config_docs
-from bringup.sim_devices.config import SledConfig
-from bringup.sim_devices.sled import Sled
+from bringup.sim_devices.world.config import SledConfig
+from bringup.sim_devices.sled.sled import Sled
 
 
 def test_yaml_overrides_defaults(tmp_path):

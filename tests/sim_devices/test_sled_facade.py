@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from bringup.clock import SimClock
-from bringup.sim_devices.config import SledConfig
-from bringup.sim_devices.sled import Sled
+from bringup.core.clock import SimClock
+from bringup.sim_devices.world.config import SledConfig
+from bringup.sim_devices.sled.sled import Sled
 
 
 def booted(n=2, seed=11, **cfg):

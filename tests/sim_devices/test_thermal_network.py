@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from bringup.sim_devices.config import SledConfig
-from bringup.sim_devices.thermal import DIE, FLUID, ThermalNetwork
+from bringup.sim_devices.world.config import SledConfig
+from bringup.sim_devices.thermal.thermal import DIE, FLUID, ThermalNetwork
 
 
 def network(n=1, series=False, **cfg):

@@ -1,0 +1,1 @@
+"""Before anything is touched: stations, validation, guardrails, and the compiled plan."""

@@ -1,0 +1,1 @@
+"""The procedure language: YAML with marks, the model, includes, expressions, the schema."""

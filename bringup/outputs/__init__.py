@@ -1,0 +1,1 @@
+"""A run written for others: reports, plain logs, JUnit, STDF, exports, key numbers."""

@@ -1,0 +1,1 @@
+"""Simulated bench instruments served over SCPI on TCP sockets."""

@@ -1,0 +1,116 @@
+"""A simulated Keysight N5700 Series system DC supply (one output, e.g. the N5763A, 12.5 V 120 A).
+
+Command set (N5700 User's Guide, language reference), with no output selection and no channel
+lists, as the real single-output supply: `[SOUR:]VOLT`, `[SOUR:]CURR` with MIN/MAX;
+`[SOUR:]VOLT:PROT[:LEV]` (OVP) with MIN/MAX; `[SOUR:]CURR:PROT:STAT` (over-current protection:
+the output trips off when it goes into current limit); `OUTP[:STAT]`, `OUTP:PROT:CLE`;
+`MEAS[:SCAL]:VOLT[:DC]?`, `MEAS[:SCAL]:CURR[:DC]?`; `STAT:QUES:COND?` (bit 0 over-voltage,
+bit 1 over-current) and the common commands.
+
+The rule the real supply enforces and a driver must respect: the OVP stays at least 5 % above the
+programmed voltage. A `VOLT` above OVP/1.05, or a `VOLT:PROT` below 1.05 x the programmed
+voltage, is refused with -222 and changes nothing.
+
+The physics is the E36312A twin's (sim_psu): CV/CC regulation into `load(1, volts) -> amps`,
+`on_output(1, volts, limit, on)` told every change, protection trips latched until
+`OUTP:PROT:CLE`. Over-current protection acts after `Output.ocp_delay` (0.05 s) in current limit.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from bringup.sim_devices.instruments.scpi_instrument import need
+from bringup.sim_devices.instruments.scpi_parser import Arg, CommandTree, ScpiError, fmt
+from bringup.sim_devices.instruments.sim_psu import Load, Output, Rating, SimE36312A, resistive
+
+OVP_HEADROOM = 1.05
+_SLACK = 1e-9  # a level written with 6 significant digits still meets the 5 % rule it was computed for
+
+
+#: models of the series, as their data sheets rate them: (volts, amps, highest OVP), lowest OVP
+MODELS: dict[str, tuple[Rating, float]] = {
+    "N5763A": (Rating(12.5, 120.0, 15.0), 1.0),   # 1500 W: the sled bench's bulk 12 V
+    "N5767A": (Rating(60.0, 25.0, 66.0), 5.0),    # 1500 W
+}
+
+
+class SimN5700(SimE36312A):
+    """One output with CV/CC regulation, OVP held 5 % above the setting, and OCP."""
+
+    manufacturer = "Keysight Technologies"
+    firmware = "A.01.05"
+
+    def __init__(self, clock: Any, *, model: str = "N5763A", load: Load | None = None,
+                 on_output: Callable[[int, float, float, bool], None] | None = None, serial: str = "US17M1234P",
+                 noise: bool = True, seed: int = 0) -> None:
+        if model not in MODELS:
+            raise ValueError(f"unknown N5700 model {model!r}; one of {', '.join(MODELS)}")
+        self.model = model
+        rating, self.ovp_min = MODELS[model]
+        super().__init__(clock, load=load or resistive({1: 1.0}), ratings={1: rating}, on_output=on_output,
+                         serial=serial, noise=noise, seed=seed)
+
+    @property
+    def output(self) -> Output:
+        return self.outputs[1]
+
+    def commands(self, t: CommandTree) -> None:
+        out = lambda: self.outputs[1]  # noqa: E731 - reset() replaces the Output
+
+        def level(a: tuple[Arg, ...], low: float, high: float, unit: str) -> float:
+            v = need(a, 1)[0].number(unit, special={"MIN": low, "MAX": high})
+            if not (low <= v <= high):
+                raise ScpiError(-222, f"{a[0].text} outside {low:g}..{high:g} {unit}")
+            return v
+
+        def query(low: Callable[[], float], high: Callable[[], float], now: Callable[[], float]):
+            def q(a: tuple[Arg, ...], s: tuple[int, ...]) -> str:
+                need(a, 0, 1)
+                which = a[0].choice("MINimum", "MAXimum") if a else None
+                return fmt(low() if which == "MINIMUM" else high() if which == "MAXIMUM" else now())
+            return q
+
+        def volt(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
+            v = level(a, 0.0, out().rating.volts, "V")
+            if v * OVP_HEADROOM > out().ovp * (1 + _SLACK):
+                raise ScpiError(-222, f"{a[0].text}: the OVP ({out().ovp:g} V) must stay 5 % above the output")
+            out().volts = v
+
+        def curr(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
+            out().amps = level(a, 0.0, out().rating.amps, "A")
+
+        def ovp(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
+            v = level(a, self.ovp_min, out().rating.ovp_max, "V")
+            if v * (1 + _SLACK) < out().volts * OVP_HEADROOM:
+                raise ScpiError(-222, f"{a[0].text}: the OVP must stay 5 % above the output ({out().volts:g} V)")
+            out().ovp = v
+
+        t.add("[SOURce]:VOLTage[:LEVel][:IMMediate][:AMPLitude]", write=volt,
+              query=query(lambda: 0.0, lambda: out().rating.volts, lambda: out().volts))
+        t.add("[SOURce]:CURRent[:LEVel][:IMMediate][:AMPLitude]", write=curr,
+              query=query(lambda: 0.0, lambda: out().rating.amps, lambda: out().amps))
+        t.add("[SOURce]:VOLTage:PROTection[:LEVel]", write=ovp,
+              query=query(lambda: self.ovp_min, lambda: out().rating.ovp_max, lambda: out().ovp))
+
+        def flag(attr: str):
+            def write(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
+                setattr(out(), attr, need(a, 1)[0].boolean())
+            return write
+
+        t.add("[SOURce]:CURRent:PROTection:STATe", write=flag("ocp"),
+              query=lambda a, s: (need(a, 0), "1" if out().ocp else "0")[1])
+        t.add("OUTPut[:STATe]", write=flag("enabled"), query=lambda a, s: (need(a, 0), "1" if out().on else "0")[1])
+
+        def clear(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
+            need(a, 0)
+            out().ov_tripped = out().oc_tripped = False
+            out().cc_since = None
+        t.add("OUTPut:PROTection:CLEar", write=clear)
+
+        t.add("MEASure[:SCALar]:VOLTage[:DC]", query=lambda a, s: (need(a, 0), fmt(self.read_back(1, 0)))[1])
+        t.add("MEASure[:SCALar]:CURRent[:DC]", query=lambda a, s: (need(a, 0), fmt(self.read_back(1, 1)))[1])
+        def front_panel(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
+            need(a, 0)  # remote/local only locks the front panel, which a simulation does not have
+        for word in ("REMote", "LOCal", "RWLock"):
+            t.add(f"SYSTem:{word}", write=front_panel)

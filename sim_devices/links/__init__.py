@@ -1,0 +1,1 @@
+"""PCIe endpoints and mesh ports, their SerDes lanes, PRBS tests and link timelines."""

@@ -1,0 +1,1 @@
+"""The chips themselves: boot and health, speed vs voltage, fuses, HBM stacks."""

@@ -1,0 +1,1 @@
+"""The sled as a whole: its description, the physics engine and its time, its controls."""

@@ -1,0 +1,1 @@
+"""Heat: the RC network of every chip, the coolant loop or fans, throttling."""
