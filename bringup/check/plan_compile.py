@@ -47,7 +47,7 @@ class _Compiler:
         """`cdu.start(setpoint=30 degC, flow=6 L/min)`: the call with its arguments and their units;
         an argument a loop sets shows as written, parameters filled in (`chip={chip}, duration=1 s`)."""
         if args is not None:
-            shown = {k: _arg(v, spec.params[k].unit if k in spec.params else None) for k, v in args.items()}
+            shown = {k: format_arg(v, spec.params[k].unit if k in spec.params else None) for k, v in args.items()}
         else:
             shown = {k: self.raw_text(v) for k, v in raw.items()}
         return ref + (f"({', '.join(f'{k}={v}' for k, v in shown.items())})" if shown else "")
@@ -59,7 +59,7 @@ class _Compiler:
             except (KeyError, ValueError):
                 return raw
             return str(value)
-        return _arg(raw, None)
+        return format_arg(raw, None)
 
     def guardrails(self, role: str, spec: ActionSpec, args: dict[str, Any] | None) -> tuple[GuardrailCheck, ...]:
         out = []
@@ -70,7 +70,7 @@ class _Compiler:
             if args is None:
                 out.append(GuardrailCheck(g.param, None, g.describe(p.unit or "")))
             elif g.param in args and g.applies(args):
-                out.append(GuardrailCheck(g.param, _arg(args[g.param], p.unit), g.describe(p.unit or "")))
+                out.append(GuardrailCheck(g.param, format_arg(args[g.param], p.unit), g.describe(p.unit or "")))
         return tuple(out)
 
     def value_text(self, v: Value | None) -> str | None:
@@ -228,10 +228,17 @@ def call_text(call: Call) -> str:
     return call.text
 
 
+def call_label(ref: str, spec: ActionSpec, args: dict[str, Any]) -> str:
+    """What the record calls a driver call made with these (converted) arguments: the plan's words,
+    units kept (`psu.set(channel=1, voltage=12 V, current_limit=40 A)`), for loop-set values too."""
+    shown = {k: format_arg(v, spec.params[k].unit if k in spec.params else None) for k, v in args.items()}
+    return ref + (f"({', '.join(f'{k}={v}' for k, v in shown.items())})" if shown else "")
+
+
 _PREFIXES = (("G", 1e9), ("M", 1e6), ("k", 1e3))
 
 
-def _arg(v: Any, unit_symbol: str | None) -> str:
+def format_arg(v: Any, unit_symbol: str | None) -> str:
     """An argument for people: `1.4 GHz` rather than `1.4e+09 Hz`, `on` for true."""
     if isinstance(v, bool):
         return "on" if v else "off"

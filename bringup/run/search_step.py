@@ -14,6 +14,7 @@ from bringup.check import binding
 from bringup.drivers.base import DriverError
 from bringup.run.execution import Execution
 from bringup.check.plan import PlanStep
+from bringup.check.plan_compile import call_label
 from bringup.core.states import StepOutcome
 from bringup.run.step_record import DEFAULT_STEP_TIMEOUT, Frame, StepFailed, label_of, limits, record, step_event, step_failed, where
 from bringup.core.units import Quantity, format_quantity, unit
@@ -98,7 +99,7 @@ def run_search(ex: Execution, node: PlanStep, frame: Frame, deadline: float | No
 def _restore(ex: Execution, frame: Frame, step_id: str, role: str, action: str, fixed: dict[str, Any], param: str,
              u: str, si_value: float, deadline: float | None) -> None:
     value = unit(u).from_si(si_value) if u else si_value
-    label = label_of(f"{role}.{action}", {**fixed, param: value}) + " (restore)"
+    label = call_label(f"{role}.{action}", ex.bench.spec(role)[action], {**fixed, param: value}) + " (restore)"
     started = ex.clock.now()
     try:
         ex.bench.call(role, action, {**fixed, param: value}, ex.clock.now() + DEFAULT_STEP_TIMEOUT)

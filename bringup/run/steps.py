@@ -18,6 +18,7 @@ from bringup.drivers.base import DriverError, StepTimeout
 from bringup.run.execution import Execution
 from bringup.run.search_step import run_search
 from bringup.check.plan import PlanStep
+from bringup.check.plan_compile import call_label
 from bringup.core.states import StepOutcome
 from bringup.run.step_record import DEFAULT_STEP_TIMEOUT, Frame, StepFailed, label_of, limits, record, step_event, step_failed, where
 from bringup.language.procedure import SweepRange
@@ -133,7 +134,7 @@ def _do(ex: Execution, node: PlanStep, frame: Frame, deadline: float | None, att
     step, call = node.step, node.call
     assert call is not None
     args = call.args if call.args is not None else binding.convert_args(call.spec, call.raw, frame.scope)
-    label = step.name or label_of(step.do, args)
+    label = step.name or call_label(step.do, call.spec, args)  # the plan's words, units kept
 
     def act() -> None:
         ex.bench.call(call.role, call.name, args,

@@ -80,7 +80,7 @@ def test_phases_are_classnames_and_repeated_steps_have_unique_names(tmp_path):
     suite = root.find("testsuite")
     got = cases(root)
     assert list(got) == [
-        ("power_on", "psu.set(channel=1, voltage=12, current_limit=40)"),
+        ("power_on", "psu.set(channel=1, voltage=12 V, current_limit=40 A)"),
         ("power_on", "sled.power_on"),
         ("power_on", "vdd_core"),
         ("links", "sled.prbs_ber(port=0, pattern=PRBS31, confidence=95)[port=0]"),
@@ -155,7 +155,7 @@ phases:
     assert vdd.find("failure").get("message") == "vdd_core = 0.75 V not in >= 0.8 V (attempt 3 of 3)"
     assert len(vdd.find("system-out").text.splitlines()) == 3
     assert [name for cls, name in got if cls == "warm"] == [
-        "sled.power_on", "sled.stress_start(level=100)", "wait_until sled.max_tj > 40 degC", "vdd_core"]
+        "sled.power_on", "sled.stress_start(level=100 %)", "wait_until sled.max_tj > 40 degC", "vdd_core"]
 
 
 def test_the_same_name_twice_in_a_phase_gets_a_number(tmp_path):

@@ -104,7 +104,7 @@ def test_the_same_file_gives_the_same_plan_and_the_run_records_its_ids(tmp_path)
     retries = outcome.reader.events(outcome.run_id, kind="retry")
     assert [(e["step_id"], e["attempt"]) for e in retries] == [("power_on/4", 1), ("power_on/4", 2)]
     steps = {s["path"]: s["step_id"] for s in outcome.reader.steps(outcome.run_id)}
-    assert steps["power_on/cdu.start(setpoint=30, flow=6)"] == "power_on/1"
+    assert steps["power_on/cdu.start(setpoint=30 degC, flow=6 L/min)"] == "power_on/1"
     assert steps["power_on/2 s"] == "power_on/3"  # the wait is recorded as the plan says it, not "{settle}"
     assert steps["safe_state/2/psu.output(state=off, channel=0)"] == "safe_state/2"
     ids = {s["id"] for p in json.loads(first)["phases"] for s in p["steps"]}

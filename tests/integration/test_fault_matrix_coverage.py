@@ -17,7 +17,7 @@ sys.path[:0] = [str(Path(__file__).parent)] + ([str(ROOT)] if str(ROOT) not in s
 from fault_matrix_cases import CASES, PHASES, Case  # noqa: E402
 from fault_matrix_coverage import ALL_CASES, COVERAGE, Coverage  # noqa: E402
 
-from sim_devices.faults import CATALOG  # noqa: E402
+from bringup.sim_devices.faults.faults import CATALOG  # noqa: E402
 
 BY_FAULT = {c.fault: c for c in COVERAGE}
 HAND = {c.id: c for c in CASES}
@@ -78,7 +78,7 @@ def test_the_docs_table_is_the_coverage():
 
 # -- what a case aims at and when it lands: for the coverage test and the docs table ------------------
 def target_kind(case: Case) -> str:
-    from sim_devices.faults import CATALOG
+    from bringup.sim_devices.faults.faults import CATALOG
 
     name, _, rest = (case.fault or "").split("@")[0].partition(":")
     spec = CATALOG[name]
@@ -94,7 +94,7 @@ def target_kind(case: Case) -> str:
 
 
 def catalog_kinds(name: str) -> set[str]:
-    from sim_devices.faults import CATALOG
+    from bringup.sim_devices.faults.faults import CATALOG
 
     targets = CATALOG[name].targets
     if not targets:
