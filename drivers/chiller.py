@@ -165,8 +165,8 @@ class LaudaIntegralXT(VisaDriver):
         til = math.ceil(max(lows) - 273.15) if lows else None
         if tih is not None and til is not None and tih <= til:
             # the unit refuses TiH <= TiL (ERR_32) after taking the first write: refuse both, send neither
-            raise DriverError(f"{self.role}: the setpoint guardrail rounds inwards to {til} °C .. {tih} °C, which the "
-                              "thermostat cannot hold as outflow limits; nothing was programmed")
+            raise DriverError(f"{self.role}: the setpoint guardrail rounds inwards to {til} °C .. {tih} °C, "
+                              "which the thermostat cannot hold as outflow limits; nothing was programmed")
         self._limits = (tih, til)
         cur_tih, cur_til = self._value("IN_SP_04"), self._value("IN_SP_05")
         writes = []

@@ -10,7 +10,8 @@
 Commands used (E36300 Series Programming Guide), every one addressed by channel list so that no
 hidden "selected output" state matters: `VOLT v,(@n)`, `CURR i,(@n)`, `VOLT:PROT v,(@n)`,
 `CURR:PROT:STAT ON,(@n)`, `CURR:PROT:DEL t,(@n)`, `OUTP ON|OFF,(@list)`, `OUTP? (@list)`,
-`OUTP:PROT:CLE (@list)`, `VOLT:PROT? (@list)`, `CURR:PROT:STAT? (@list)`, `VOLT:PROT:TRIP? (@n)`, `CURR:PROT:TRIP? (@n)`, `MEAS:VOLT? (@n)`,
+`OUTP:PROT:CLE (@list)`, `VOLT:PROT? (@list)` and `CURR:PROT:STAT? (@list)` (read back before
+an output goes on), `VOLT:PROT:TRIP? (@n)`, `CURR:PROT:TRIP? (@n)`, `MEAS:VOLT? (@n)`,
 `MEAS:CURR? (@n)`, and at open `VOLT? MAX`, `CURR? MAX`, `VOLT:PROT? MAX` for every output.
 
 The supply's own protection backs up the station's guardrails: `set` programs the output's

@@ -157,13 +157,14 @@ def selector_problems(specs: dict[str, ActionSpec], driver: str, bounded: Iterab
                 out.append(SelectorProblem(k, f"{k} {v} matches nothing: {driver} has no such {k}",
                                            f"{driver}'s {k}: {_has(p)}"))
             else:
-                out.append(SelectorProblem(k, f"{k}: {_what_it_is(v)} is not {_TYPE_WORDS.get(p.type, p.type.__name__)}, "
+                wanted = _TYPE_WORDS.get(p.type, p.type.__name__)
+                out.append(SelectorProblem(k, f"{k}: {_what_it_is(v)} is not {wanted}, "
                                               "so it would match nothing and limit nothing",
                                            f"{driver}'s {k}: {_has(p)}; write e.g. {k}: {_example(p)}"))
-        if not bad_key and where.keys() <= known and not any(all(k in s.params and _accepts(s.params[k], v) for k, v in where.items())
-                                   for s in with_p):
-            out.append(SelectorProblem(None, f"no {driver} action takes {pname} with "
-                                             f"{', '.join(f'{k} {v}' for k, v in where.items())}: this rule limits nothing",
+        picks = any(all(k in s.params and _accepts(s.params[k], v) for k, v in where.items()) for s in with_p)
+        if not bad_key and where.keys() <= known and not picks:
+            shown = ", ".join(f"{k} {v}" for k, v in where.items())
+            out.append(SelectorProblem(None, f"no {driver} action takes {pname} with {shown}: this rule limits nothing",
                                        f"{pname} is set by: {', '.join(s.signature() for s in with_p)}"))
     return out
 

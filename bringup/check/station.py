@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bringup.drivers.base import Driver, Guardrail
-from bringup.drivers.guardrail import selector_problems, unbound
+from bringup.drivers.guardrail import bindings, selector_problems, unbound
 from bringup.drivers.options import DriverOptions, check_options
 from bringup.language.source import Document, InvalidInput, Problem, load_yaml
 from bringup.core.units import DIMENSIONLESS, UnitError, parse_quantity
@@ -186,6 +186,17 @@ def _guardrails(doc: Document, loc: tuple, raw: Any, cls: type[Driver], driver: 
         # the proof that the rule binds something real: each of its limits applies to a target
         checked = not picked and all(k in params for k, _ in where)  # else already reported above
         for g in (unbound(cls.spec(), tuple(out[first:])) if checked else []):
-            problems.append(doc.problem(rloc, f"{g.describe(params[g.param].unit or '')} applies to nothing {driver} has",
+            what = g.describe(params[g.param].unit or "")
+            problems.append(doc.problem(rloc, f"{what} applies to nothing {driver} has",
                                         "`bringup drivers " + driver + "` lists its actions and their parameters"))
     return tuple(out)
+
+
+def guardrail_lines(station: Station) -> list[str]:
+    """Which limit binds which target, one line each: `psu channel 1: voltage ≤ 13 V, current_limit ≤ 400 A`
+    (what `bringup validate` and `bringup plan` print; a role without guardrails has no line)."""
+    out = []
+    for role, b in station.roles.items():
+        for target, limits in bindings(b.cls.spec(), b.guardrails):
+            out.append(f"{role}{' ' + target if target else ''}: {limits}")
+    return out
