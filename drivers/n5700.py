@@ -11,7 +11,8 @@ sled bench's bulk 12 V: an N5763A, 12.5 V 120 A), over LAN, USB or GPIB.
 Commands used (N5700 User's Guide, language reference): `VOLT v`, `CURR i`, `VOLT:PROT v`,
 `CURR:PROT:STAT ON`, `VOLT:PROT?;:CURR:PROT:STAT?` (read back before the output goes on),
 `OUTP ON|OFF`, `OUTP?`, `OUTP:PROT:CLE`, `MEAS:VOLT?`, `MEAS:CURR?`, `STAT:QUES:COND?` (bit 0
-over-voltage, bit 1 over-current), and at open `VOLT? MAX`, `CURR? MAX`, `VOLT:PROT? MIN`, `VOLT:PROT? MAX`, `VOLT:PROT?`, which tell the model's rating.
+over-voltage, bit 1 over-current), and at open `VOLT? MAX`, `CURR? MAX`, `VOLT:PROT? MIN`,
+`VOLT:PROT? MAX`, `VOLT:PROT?`, which tell the model's rating.
 
 As on the E36312A, the supply's own protection backs up the station's guardrails: `set` programs
 the over-voltage protection to the station's voltage guardrail (or `ovp_margin` above the
