@@ -160,6 +160,11 @@ def _guardrails(doc: Document, loc: tuple, raw: Any, cls: type[Driver], driver: 
                 problems.append(doc.problem(rloc + (pname,), f"'{pname}' is not a parameter of any {cls.kind} action",
                                             f"parameters: {', '.join(sorted(params))}", key=True))
                 continue
+            if not b:  # `channel: {}` reads as a bound on channel with no side: it would limit nothing
+                problems.append(doc.problem(rloc + (pname,), f"'{pname}: {{}}' bounds nothing",
+                                            f"give min and/or max, e.g. {pname}: {{max: ...}}; or select "
+                                            f"with a value, e.g. {pname}: 1"))
+                continue
             lim: dict[str, float | None] = {"low": None, "high": None}
             for side, value in b.items():
                 key = {"min": "low", "low": "low", "max": "high", "high": "high"}.get(side)
