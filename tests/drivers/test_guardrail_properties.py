@@ -117,3 +117,57 @@ def test_no_generated_station_lets_a_setpoint_past_its_declared_limit(rs, setpoi
         if done and c == channel and math.isfinite(volts_max[c]):
             # the supply's own protection sits at the station's limit (never under its 1 V floor)
             assert out.ovp <= max(volts_max[c], 1.0) + 1e-9
+
+
+# -- the N5700: one output, so any selector is a typo ------------------------------------------------
+_bulk_selector = st.one_of(st.none(), st.none(), st.none(), st.sampled_from(["channel: 1", "output: 1"]))
+bulk_rules = st.lists(st.tuples(_bulk_selector,
+                                st.one_of(_volts, _volts, _volts, st.sampled_from(LIMIT_TYPOS)),
+                                st.one_of(st.none(), st.floats(1.0, 120.0).map(lambda x: f"{x:.3g} A"))),
+                      min_size=1, max_size=3)
+bulk_setpoints = st.tuples(st.floats(0.0, 12.5).map(lambda x: float(f"{x:.4g}")),
+                           st.floats(0.0, 120.0).map(lambda x: float(f"{x:.4g}")))
+
+
+def _bulk_text(rs: list[tuple]) -> str:
+    lines = []
+    for sel, v, a in rs:
+        parts = ([sel] if sel else []) + [f"voltage: {{max: {v}}}"] + ([f"current_limit: {{max: {a}}}"] if a else [])
+        lines.append(f"      - {{{', '.join(parts)}}}")
+    return ("station: s\nroles:\n  bulk:\n    driver: keysight.n5700\n"
+            "    resource: TCPIP::127.0.0.1::5025::SOCKET\n    guardrails:\n" + "\n".join(lines) + "\n")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rs=bulk_rules, setpoint=bulk_setpoints)
+def test_no_generated_station_lets_the_single_output_supply_past_its_declared_limit(rs, setpoint):
+    from bringup.drivers.n5700 import KeysightN5700
+    from bringup.sim_devices.instruments.sim_n5700 import SimN5700
+
+    typo = any(sel or v in LIMIT_TYPOS for sel, v, _ in rs)
+    try:
+        station = load_station(WORK / "bulk.yaml", _bulk_text(rs))
+    except InvalidInput:
+        assert typo, _bulk_text(rs)
+        return
+    assert not typo, f"a typo validated:\n{_bulk_text(rs)}"
+    volts_max = min(float(v.split()[0]) for _, v, _ in rs)
+    amps_max = min([float(a.split()[0]) for _, _, a in rs if a] + [math.inf])
+    volts, amps = setpoint
+    sim = SimN5700(SimClock(), noise=False)
+    before = (sim.output.volts, sim.output.amps)
+    with InstrumentServer(sim) as server:
+        bulk = KeysightN5700(role="bulk", resource=server.resource, options={"timeout": 2.0},
+                             guardrails=station.roles["bulk"].guardrails, clock=sim.clock)
+        bulk.open()
+        try:
+            bulk.call("set", {"voltage": volts, "current_limit": amps})
+            bulk.call("output", {"state": True})
+            done = True
+        except DriverError:
+            done = False
+        finally:
+            bulk.close()
+    assert done == (volts <= volts_max and amps <= amps_max), (station.roles["bulk"].guardrails, setpoint)
+    out = sim.output
+    assert (out.volts, out.amps) == before or out.volts <= volts_max and out.amps <= amps_max
