@@ -204,6 +204,17 @@ def test_a_guardrail_that_is_not_a_finite_limit_cannot_be_made():
             Guardrail("voltage", None, bad, (("channel", 2),), "voltage")
 
 
+def test_an_ovp_level_that_cannot_be_programmed_refuses_the_whole_set():
+    """Issue 20: `VOLT 20,(@2);:VOLT:PROT nan,(@2)` went out as one message; the supply refused the
+    NaN and applied the 20 V. A NaN limit that got past every check still sends nothing."""
+    rail = Guardrail("voltage", None, 25.0, (("channel", 2),), "voltage")
+    object.__setattr__(rail, "high", math.nan)  # as if it had escaped the station's checks
+    d, t = psu([], guardrails=[rail])
+    with pytest.raises(DriverError, match="over-voltage protection cannot be programmed to nan V"):
+        d.set(2, 20.0, 0.5)
+    assert t.done
+
+
 def test_a_guardrail_that_selects_no_output_of_the_supply_is_refused_when_the_driver_is_built():
     with pytest.raises(ValueError, match="applies to nothing"):
         psu([], guardrails=[Guardrail("voltage", None, 6.0, (("channel", 7),), "voltage")])

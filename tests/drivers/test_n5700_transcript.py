@@ -146,3 +146,12 @@ def test_after_a_set_the_supply_refused_the_output_stays_off():
     with pytest.raises(DriverError, match="the last set was not taken whole"):
         d.output(True)
     assert t.done
+
+
+def test_an_ovp_level_that_cannot_be_programmed_refuses_the_whole_set():
+    cap = Guardrail("voltage", None, 12.6, (), "voltage")
+    object.__setattr__(cap, "high", math.nan)  # as if it had escaped the station's checks
+    d, t = supply([], guardrails=[cap])
+    with pytest.raises(DriverError, match="over-voltage protection cannot be programmed to nan V"):
+        d.set(12.0, 50.0)
+    assert t.done  # no `VOLT 12` beside a refused `VOLT:PROT nan`
