@@ -68,6 +68,7 @@ def _station(station: str | None):
 def validate(procedure: str, station: str | None, params: tuple[str, ...]) -> None:
     """Check a procedure against a station without touching any instrument."""
     from bringup.run.session import parse_overrides
+    from bringup.check.station import guardrail_lines
     from bringup.check.validate import validate as check
 
     st = _station(station)
@@ -76,6 +77,10 @@ def validate(procedure: str, station: str | None, params: tuple[str, ...]) -> No
     click.echo(f"{procedure}: OK — {p.procedure} v{p.version}: {len(p.phases)} phases "
                f"({' -> '.join(checked.order)}), {len(p.monitors)} monitors, "
                f"{len(p.safe_state)} safe-state steps; station {st.name}")
+    rails = guardrail_lines(st)
+    click.echo("station guardrails (the limits that bind each target; every step was checked against them):"
+               if rails else "station guardrails: none (no instrument of this station is limited)")
+    click.echo("\n".join(f"  {line}" for line in rails))
 
 
 @main.command()

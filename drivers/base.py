@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterable, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 from bringup.core.clock import Clock
 # what a driver publishes lives in driver_spec; drivers import it from here, with the base class
 from bringup.drivers.spec import ActionSpec, Param, action, declare_spec, format_value, reading  # noqa: F401
 from bringup.drivers.options import DriverOptions
-from bringup.core.units import unit
+# the station's hard limits live in drivers/guardrail.py; drivers and the engine import them from here
+from bringup.drivers.guardrail import Guardrail, guardrail_violation, unbound  # noqa: F401
 
 
 class DriverError(Exception):
@@ -47,55 +47,6 @@ class StepTimeout(DriverError):
 
 class GuardrailViolation(DriverError):
     """An argument exceeds a hard limit of the station. Refused before anything is sent."""
-
-
-@dataclass(frozen=True)
-class Guardrail:
-    """A hard limit from the station file: `param` must lie in [low, high] (in SI) when `where` matches."""
-
-    param: str
-    low: float | None
-    high: float | None
-    where: tuple[tuple[str, Any], ...] = ()
-    dimension: str = "number"
-
-    def applies(self, args: dict[str, Any]) -> bool:
-        return all(args.get(k) == v for k, v in self.where)
-
-    def check(self, value_si: float) -> str | None:
-        """None if fine, else what is wrong."""
-        if self.low is not None and value_si < self.low:
-            return "below"
-        if self.high is not None and value_si > self.high:
-            return "above"
-        return None
-
-    def describe(self, unit_symbol: str = "") -> str:
-        u = unit(unit_symbol) if unit_symbol else None
-        conv = (lambda x: u.from_si(x)) if u else (lambda x: x)
-        rng = []
-        if self.low is not None:
-            rng.append(f"≥ {conv(self.low):g}{' ' + unit_symbol if unit_symbol else ''}")
-        if self.high is not None:
-            rng.append(f"≤ {conv(self.high):g}{' ' + unit_symbol if unit_symbol else ''}")
-        scope = "".join(f" on {k} {v}" for k, v in self.where)
-        return f"{self.param} {' and '.join(rng)}{scope}"
-
-
-def guardrail_violation(guardrails: Iterable[Guardrail], spec: ActionSpec, args: dict[str, Any]) -> str | None:
-    """The first station limit these (converted) arguments break, in words; None if within limits."""
-    for g in guardrails:
-        p = spec.params.get(g.param)
-        if p is None or g.param not in args or not g.applies(args):
-            continue
-        value = args[g.param]
-        u = p.unit_obj
-        si = u.to_si(value) if u is not None else float(value)
-        side = g.check(si)
-        if side:
-            return (f"{spec.name}: {g.param} = {format_value(value, p.unit)} is {side} the station limit "
-                    f"({g.describe(p.unit or '')})")
-    return None
 
 
 _LOCKS: dict[str, threading.RLock] = {}
@@ -140,6 +91,10 @@ class Driver:
         # checked here the same way (a pydantic ValidationError names the field)
         self.options = options if isinstance(options, self.Options) else self.Options.model_validate(options or {})
         self.guardrails = tuple(guardrails)
+        # a guardrail that selects nothing this driver has would limit nothing while reading as a limit
+        idle = unbound(self.spec(), self.guardrails)
+        if idle:
+            raise ValueError(f"{role}: guardrail {idle[0].describe()} applies to nothing {type(self).__name__} has")
         self.clock = clock
         # one instrument, one caller at a time: a runner per DUT may share it (a rack's CDU, a DMM
         # behind a mux), and a call's exchanges must never interleave with another's. Re-entrant:

@@ -58,6 +58,7 @@ class LaudaIntegralXT(VisaDriver):
         address = self.options.address
         self._prefix = f"A{address:03d}_" if address is not None else ""
         self._identity: str | None = None
+        self._limits: tuple[int | None, int | None] | None = None  # TiH, TiL as programmed at open
 
     def on_open(self) -> None:
         kind = self._ask("TYPE")
@@ -72,7 +73,9 @@ class LaudaIntegralXT(VisaDriver):
     @action(setpoint=Param("degC", low=-30, high=90, help="outflow (supply) temperature"),
             flow=Param("L/min", low=0, high=20, help="flow through the loop (MID flow controller)"))
     def start(self, setpoint: float, flow: float) -> None:
-        """Set the supply temperature and flow, then leave standby and circulate."""
+        """Set the supply temperature and flow, then leave standby and circulate (not before the
+        outflow limits read back as programmed from the station's guardrail)."""
+        self._check_limits()
         self.set_setpoint(setpoint)
         if self.options.mid_flow:
             self.set_flow(flow)
@@ -139,15 +142,32 @@ class LaudaIntegralXT(VisaDriver):
     def table_command(self, row: Commanded, command: str, args: dict[str, Any]) -> None:
         self._command(command)
 
+    def _check_limits(self) -> None:
+        """The outflow limits TiH/TiL read back before the unit circulates; refused if they are not
+        what `_program_limits` wrote (a front-panel change, a refused write): START is not sent."""
+        if self._limits is None:
+            return
+        read = (self._value("IN_SP_04"), self._value("IN_SP_05"))
+        for name, want, got in zip(("TiH", "TiL"), self._limits, read):
+            if want is not None and got != want:
+                raise DriverError(f"{self.role}.start: outflow limit {name} reads {got:g} °C, not the {want} °C "
+                                  "programmed from the station's setpoint guardrail; not started")
+
     def _program_limits(self) -> None:
         """TiH/TiL from the station's setpoint guardrail, in the order that never crosses them."""
         highs = [g.high for g in self.guardrails if g.param == "setpoint" and g.high is not None]
         lows = [g.low for g in self.guardrails if g.param == "setpoint" and g.low is not None]
+        self._limits = None
         if not highs and not lows:
             return
         # guardrails are in SI (kelvin); the unit works in whole degrees Celsius, rounded inwards
         tih = math.floor(min(highs) - 273.15) if highs else None
         til = math.ceil(max(lows) - 273.15) if lows else None
+        if tih is not None and til is not None and tih <= til:
+            # the unit refuses TiH <= TiL (ERR_32) after taking the first write: refuse both, send neither
+            raise DriverError(f"{self.role}: the setpoint guardrail rounds inwards to {til} °C .. {tih} °C, "
+                              "which the thermostat cannot hold as outflow limits; nothing was programmed")
+        self._limits = (tih, til)
         cur_tih, cur_til = self._value("IN_SP_04"), self._value("IN_SP_05")
         writes = []
         if tih is not None:

@@ -10,14 +10,18 @@
 Commands used (E36300 Series Programming Guide), every one addressed by channel list so that no
 hidden "selected output" state matters: `VOLT v,(@n)`, `CURR i,(@n)`, `VOLT:PROT v,(@n)`,
 `CURR:PROT:STAT ON,(@n)`, `CURR:PROT:DEL t,(@n)`, `OUTP ON|OFF,(@list)`, `OUTP? (@list)`,
-`OUTP:PROT:CLE (@list)`, `VOLT:PROT:TRIP? (@n)`, `CURR:PROT:TRIP? (@n)`, `MEAS:VOLT? (@n)`,
+`OUTP:PROT:CLE (@list)`, `VOLT:PROT? (@list)` and `CURR:PROT:STAT? (@list)` (read back before
+an output goes on), `VOLT:PROT:TRIP? (@n)`, `CURR:PROT:TRIP? (@n)`, `MEAS:VOLT? (@n)`,
 `MEAS:CURR? (@n)`, and at open `VOLT? MAX`, `CURR? MAX`, `VOLT:PROT? MAX` for every output.
 
 The supply's own protection backs up the station's guardrails: `set` programs the output's
 over-voltage protection to the station's voltage guardrail for that channel (or, without one, to
 `ovp_margin` above the new setpoint), and turns over-current protection on (option `ocp`), so a
 short trips the output off in `ocp_delay` instead of holding it in current limit. A tripped
-output stays off until `clear_protection`, as a latched fault must.
+output stays off until `clear_protection`, as a latched fault must. Every value of a `set` is
+checked before its one message is built (nothing of a set that cannot be programmed whole is
+sent), and `output` reads the protection back before switching on, refusing when it is not what
+was programmed.
 """
 
 from __future__ import annotations
@@ -91,10 +95,15 @@ class KeysightE36312A(ScpiDriver):
         """Program an output's voltage and current limit, with its OVP and OCP (the output state is unchanged)."""
         self._ensure_open()
         r = self.ratings[channel]
-        if voltage > r.volts or current_limit > r.amps:
+        # every value of the message is checked before any is sent: the supply applies each command
+        # of a combined message on its own, so a refused `VOLT:PROT nan` would leave its `VOLT 20` set
+        if not (0 <= voltage <= r.volts and 0 <= current_limit <= r.amps):
             raise DriverError(f"{self.role}.set: output {channel} is rated {r.volts:g} V, {r.amps:g} A; "
                               f"{voltage:g} V, {current_limit:g} A refused before anything was sent")
         ovp = self._ovp_level(channel, voltage)
+        if not voltage <= ovp <= r.ovp_max:  # false for a NaN level too
+            raise DriverError(f"{self.role}.set: output {channel}'s over-voltage protection cannot be programmed "
+                              f"to {ovp:g} V (from {voltage:g} V to {r.ovp_max:g} V); refused before anything was sent")
         at = f"(@{channel})"
         volt = [f"VOLT:PROT {ovp:.6g},{at}", f"VOLT {voltage:.6g},{at}"]
         if ovp < self._ovp.get(channel, math.inf):
@@ -103,6 +112,10 @@ class KeysightE36312A(ScpiDriver):
         if self.options.ocp and channel not in self._ocp_armed:
             delay = self.options.ocp_delay
             cmds += [f"CURR:PROT:DEL {delay:.6g},{at}", f"CURR:PROT:STAT ON,{at}"]
+        # until the supply takes the whole message, this output's protection is not known: output()
+        # will not switch it on
+        self._ovp.pop(channel, None)
+        self._ocp_armed.discard(channel)
         self.write(";:".join(cmds))
         self._ovp[channel] = ovp
         if self.options.ocp:
@@ -113,6 +126,8 @@ class KeysightE36312A(ScpiDriver):
         """Switch an output (or all three) on or off. Turning on checks that it did: a latched
         protection keeps an output off, and that is reported, not hidden."""
         at = _chanlist(channel)
+        if state:
+            self._check_protection(channel)
         self.write(f"OUTP {'ON' if state else 'OFF'},{at}")
         if state:
             states = self.query(f"OUTP? {at}").split(",")
@@ -146,6 +161,30 @@ class KeysightE36312A(ScpiDriver):
                 if g.param == "voltage" and g.high is not None and g.applies({"channel": channel})]
         level = min(caps) if caps else voltage * (1 + self.options.ovp_margin)
         return min(max(level, voltage, 1.0), r.ovp_max)
+
+    def _check_protection(self, channel: int) -> None:
+        """Read the protection back before an output goes on, and refuse (sending nothing more) if it
+        is not what this driver programmed: a refused or clamped write, a front-panel change, a
+        message the error queue was not checked after (`check_errors: false`)."""
+        self._ensure_open()
+        chans = _channels(channel)
+        at = _chanlist(channel)
+        values = self.numbers(f"VOLT:PROT? {at};:CURR:PROT:STAT? {at}")
+        if len(values) != 2 * len(chans):
+            raise self.garbled(f"VOLT:PROT? {at};:CURR:PROT:STAT? {at}", ",".join(map(str, values)),
+                               f"expected {2 * len(chans)} values")
+        wrong = []
+        for ch, ovp, ocp in zip(chans, values, values[len(chans):]):
+            want = self._ovp.get(ch)
+            if want is None:
+                wrong.append(f"output {ch}: its last set was not taken whole, so its protection is not known")
+            elif not abs(ovp - want) <= max(0.01, 1e-3 * want):
+                wrong.append(f"output {ch}: over-voltage protection reads {ovp:g} V, not the {want:g} V programmed")
+            elif ch in self._ocp_armed and ocp != 1:
+                wrong.append(f"output {ch}: over-current protection reads off, but was armed")
+        if wrong:
+            raise DriverError(f"{self.role}.output: not switched on ({'; '.join(wrong)}); "
+                              "set the output again, then switch it on")
 
     def _trip_reason(self, channel: int) -> str:
         tripped = int(self.protection_tripped(channel))

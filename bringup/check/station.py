@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bringup.drivers.base import Driver, Guardrail
+from bringup.drivers.guardrail import bindings, selector_problems, unbound
 from bringup.drivers.options import DriverOptions, check_options
 from bringup.language.source import Document, InvalidInput, Problem, load_yaml
 from bringup.core.units import DIMENSIONLESS, UnitError, parse_quantity
@@ -116,7 +117,7 @@ def station_from_document(doc: Document) -> Station:
         resource = spec.get("resource")
         if resource is not None and not isinstance(resource, str):
             problems.append(doc.problem(loc + ("resource",), "resource must be a VISA address or device path string"))
-        rails = _guardrails(doc, loc + ("guardrails",), spec.get("guardrails"), cls, problems)
+        rails = _guardrails(doc, loc + ("guardrails",), spec.get("guardrails"), cls, driver_name, problems)
         if options is not None:
             roles[role] = RoleBinding(role, driver_name, cls, resource, options, rails)
     if problems:
@@ -124,7 +125,8 @@ def station_from_document(doc: Document) -> Station:
     return Station(name, doc.file, clock, float(speed) if speed else None, roles, doc)
 
 
-def _guardrails(doc: Document, loc: tuple, raw: Any, cls: type[Driver], problems: list[Problem]) -> tuple[Guardrail, ...]:
+def _guardrails(doc: Document, loc: tuple, raw: Any, cls: type[Driver], driver: str,
+                problems: list[Problem]) -> tuple[Guardrail, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -146,11 +148,22 @@ def _guardrails(doc: Document, loc: tuple, raw: Any, cls: type[Driver], problems
         bounds = [(k, v) for k, v in rule.items() if isinstance(v, dict)]
         if not bounds:
             problems.append(doc.problem(rloc, "this rule limits nothing", "add e.g. voltage: {max: 13 V}"))
+        # a selector of the wrong type or naming no output compares unequal to every argument: it
+        # would switch the whole rule off without a word, so it is refused here, where it is written
+        picked = selector_problems(cls.spec(), driver, [k for k, _ in bounds], dict(where))
+        for sp in picked:
+            problems.append(doc.problem(rloc + ((sp.key,) if sp.key else ()), sp.message, sp.hint))
+        first = len(out)
         for pname, b in bounds:
             p = params.get(pname)
             if p is None:
                 problems.append(doc.problem(rloc + (pname,), f"'{pname}' is not a parameter of any {cls.kind} action",
                                             f"parameters: {', '.join(sorted(params))}", key=True))
+                continue
+            if not b:  # `channel: {}` reads as a bound on channel with no side: it would limit nothing
+                problems.append(doc.problem(rloc + (pname,), f"'{pname}: {{}}' bounds nothing",
+                                            f"give min and/or max, e.g. {pname}: {{max: ...}}; or select "
+                                            f"with a value, e.g. {pname}: 1"))
                 continue
             lim: dict[str, float | None] = {"low": None, "high": None}
             for side, value in b.items():
@@ -175,4 +188,20 @@ def _guardrails(doc: Document, loc: tuple, raw: Any, cls: type[Driver], problems
                                                 f"a guardrail is a real, finite limit, such as {example}"))
             out.append(Guardrail(pname, lim["low"], lim["high"], where,
                                  p.unit_obj.dimension if p.unit_obj else "number"))
+        # the proof that the rule binds something real: each of its limits applies to a target
+        checked = not picked and all(k in params for k, _ in where)  # else already reported above
+        for g in (unbound(cls.spec(), tuple(out[first:])) if checked else []):
+            what = g.describe(params[g.param].unit or "")
+            problems.append(doc.problem(rloc, f"{what} applies to nothing {driver} has",
+                                        "`bringup drivers " + driver + "` lists its actions and their parameters"))
     return tuple(out)
+
+
+def guardrail_lines(station: Station) -> list[str]:
+    """Which limit binds which target, one line each: `psu channel 1: voltage ≤ 13 V, current_limit ≤ 400 A`
+    (what `bringup validate` and `bringup plan` print; a role without guardrails has no line)."""
+    out = []
+    for role, b in station.roles.items():
+        for target, limits in bindings(b.cls.spec(), b.guardrails):
+            out.append(f"{role}{' ' + target if target else ''}: {limits}")
+    return out

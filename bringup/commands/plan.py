@@ -36,6 +36,7 @@ def plan_command(procedure: str, station: str | None, as_json: bool, params: tup
     limits, and the loops around it. Bad input is reported as by `bringup validate` (exit 2).
     """
     from bringup.run.session import open_station, parse_overrides
+    from bringup.check.station import guardrail_lines
     from bringup.check.validate import validate
 
     if station is None:
@@ -45,17 +46,20 @@ def plan_command(procedure: str, station: str | None, as_json: bool, params: tup
     else:
         st = open_station(station)
     checked = validate(procedure, st, parse_overrides(params))
+    rails = guardrail_lines(st)
     if as_json:
-        click.echo(json.dumps(plan_json(checked.plan), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(plan_json(checked.plan, rails), indent=2, ensure_ascii=False))
     else:
-        click.echo("\n".join(plan_lines(checked.plan)))
+        click.echo("\n".join(plan_lines(checked.plan, rails)))
 
 
 # -- JSON ----------------------------------------------------------------------------------------
-def plan_json(plan: Plan) -> dict[str, Any]:
+def plan_json(plan: Plan, guardrails: list[str] | None = None) -> dict[str, Any]:
     return {
         "format": "bringup-plan", "format_version": FORMAT_VERSION,
         "procedure": plan.procedure, "version": plan.version, "station": plan.station,
+        # which station limit binds which target, as `bringup validate` lists them
+        "station_guardrails": list(guardrails or []),
         "parameters": {k: str(v) for k, v in plan.parameters.items()},
         "order": list(plan.order),
         "phases": [_phase_json(p) for p in plan.phases],
@@ -109,11 +113,14 @@ def _monitor_json(m: MonitorPlan) -> dict[str, Any]:
 
 
 # -- text ----------------------------------------------------------------------------------------
-def plan_lines(plan: Plan) -> list[str]:
+def plan_lines(plan: Plan, guardrails: list[str] | None = None) -> list[str]:
     width = max([len(s.id) for s in plan.by_id.values()] + [len(m.id) for m in plan.monitors] + [8])
     out = [f"plan: {plan.procedure} v{plan.version} on station {plan.station} (a dry run: nothing is touched)"]
     if plan.parameters:
         out.append("parameters: " + ", ".join(f"{k} = {v}" for k, v in plan.parameters.items()))
+    if guardrails is not None:
+        out += ["", "station guardrails (the limits that bind each target):" if guardrails
+                else "station guardrails: none"] + [f"  {line}" for line in guardrails]
     out += ["", "phases, in the order they run (a phase runs only if every phase it comes after passed):"]
     for pid in plan.order:
         p = plan.phase(pid)

@@ -90,3 +90,30 @@ def test_limits_move_in_the_order_that_never_crosses_them():
     d, t = cdu([(b"IN_SP_04\r\n", b"90.0\r\n"), (b"IN_SP_05\r\n", b"60.0\r\n"),
                 (b"OUT_SP_05_15\r\n", b"OK\r\n"), (b"OUT_SP_04_45\r\n", b"OK\r\n")], guardrails=[rail])
     assert t.done
+
+
+LIMITS_15_45 = [(b"IN_SP_04\r\n", b"90.0\r\n"), (b"IN_SP_05\r\n", b"-30.0\r\n"),
+                (b"OUT_SP_04_45\r\n", b"OK\r\n"), (b"OUT_SP_05_15\r\n", b"OK\r\n")]
+
+
+def test_start_reads_the_outflow_limits_back_and_circulates_when_they_are_as_programmed():
+    rail = Guardrail("setpoint", 15 + 273.15, 45 + 273.15, (), "temperature")
+    d, t = cdu(LIMITS_15_45 + [(b"IN_SP_04\r\n", b"45.0\r\n"), (b"IN_SP_05\r\n", b"15.0\r\n"),
+                               (b"OUT_SP_00_30.00\r\n", b"OK\r\n"), (b"OUT_SP_09_1.50\r\n", b"OK\r\n"),
+                               (b"OUT_MODE_05_1\r\n", b"OK\r\n"), (b"START\r\n", b"OK\r\n")], guardrails=[rail])
+    d.call("start", {"setpoint": 30.0, "flow": 1.5})
+    assert t.done
+
+
+def test_outflow_limits_changed_behind_the_drivers_back_keep_the_unit_in_standby_and_nothing_is_sent():
+    rail = Guardrail("setpoint", 15 + 273.15, 45 + 273.15, (), "temperature")
+    d, t = cdu(LIMITS_15_45 + [(b"IN_SP_04\r\n", b"90.0\r\n"), (b"IN_SP_05\r\n", b"15.0\r\n")], guardrails=[rail])
+    with pytest.raises(DriverError, match="TiH reads 90 °C, not the 45 °C programmed"):
+        d.call("start", {"setpoint": 30.0, "flow": 1.5})
+    assert t.done  # no setpoint, no START
+
+
+def test_a_guardrail_too_narrow_for_whole_degree_limits_programs_neither_limit():
+    rail = Guardrail("setpoint", 15.2 + 273.15, 15.8 + 273.15, (), "temperature")
+    with pytest.raises(DriverError, match="nothing was programmed"):
+        cdu([], guardrails=[rail])

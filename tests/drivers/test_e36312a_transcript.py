@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import re
+
 import pytest
 
 from bringup.core.clock import RealClock, SimClock
@@ -19,6 +22,10 @@ OPEN = [
      b"+6.60000000E+00,+2.75000000E+01,+2.75000000E+01;+6.60000000E+00,+2.75000000E+01,+2.75000000E+01\n"),
 ]
 OK = (b"SYST:ERR?\n", b'+0,"No error"\n')
+# before an output goes on, its protection is read back: here as the open found it (OCP not armed)
+READBACK_1 = (b"VOLT:PROT? (@1);:CURR:PROT:STAT? (@1)\n", b"+6.60000000E+00;0\n")
+READBACK_ALL = (b"VOLT:PROT? (@1:3);:CURR:PROT:STAT? (@1:3)\n",
+                b"+6.60000000E+00,+2.75000000E+01,+2.75000000E+01;0,0,0\n")
 
 
 def psu(pairs, guardrails=(), clock=None, **options) -> tuple[KeysightE36312A, Transcript]:
@@ -78,7 +85,7 @@ def test_a_setting_beyond_the_outputs_rating_is_refused_before_anything_is_sent(
 
 
 def test_an_error_in_the_queue_after_a_write_fails_the_action_with_the_instruments_words():
-    d, t = psu([(b"OUTP ON,(@1)\n", None), (b"SYST:ERR?\n", b'-221,"Settings conflict"\n'), OK,
+    d, t = psu([READBACK_1, (b"OUTP ON,(@1)\n", None), (b"SYST:ERR?\n", b'-221,"Settings conflict"\n'), OK,
                 (b"OUTP? (@1)\n", b"1\n")])
     with pytest.raises(DriverError, match=r"refused 'OUTP ON,\(@1\)': -221,\"Settings conflict\""):
         d.output(True, 1)
@@ -91,7 +98,7 @@ def test_with_check_errors_off_no_error_queue_is_read():
 
 
 def test_an_output_that_stays_off_after_on_is_reported_with_its_tripped_protection():
-    d, t = psu([(b"OUTP ON,(@1:3)\n", None), OK, (b"OUTP? (@1:3)\n", b"1,0,1\n"),
+    d, t = psu([READBACK_ALL, (b"OUTP ON,(@1:3)\n", None), OK, (b"OUTP? (@1:3)\n", b"1,0,1\n"),
                 (b"VOLT:PROT:TRIP? (@2);:CURR:PROT:TRIP? (@2)\n", b"0;1\n")])
     with pytest.raises(DriverError, match="output 2: over-current protection tripped; clear_protection re-arms it"):
         d.output(True)
@@ -177,3 +184,83 @@ def test_a_socket_closed_under_a_write_is_unreachable():
     d, t = psu([(b"OUTP OFF,(@1:3)\n", BrokenPipeError(32, "Broken pipe"))])
     with pytest.raises(InstrumentUnreachable, match="Broken pipe"):
         d.output(False)
+
+
+# -- nothing of an action that cannot be programmed whole is sent; protection read back before on --
+SET_5V = (b"VOLT 5,(@1);:VOLT:PROT 5.5,(@1);:CURR 1,(@1);:CURR:PROT:DEL 0.05,(@1);:CURR:PROT:STAT ON,(@1)\n", None)
+
+
+@pytest.mark.parametrize("voltage, current", [(math.nan, 1.0), (5.0, math.nan), (math.inf, 1.0), (-1.0, 1.0)])
+def test_a_set_with_a_value_that_cannot_be_programmed_sends_nothing(voltage, current):
+    d, t = psu([])
+    with pytest.raises(DriverError, match="refused before anything was sent"):
+        d.set(2, voltage, current)
+    assert t.done  # not one byte after the open: no `VOLT` applied beside a refused `VOLT:PROT`
+
+
+def test_a_guardrail_that_is_not_a_finite_limit_cannot_be_made():
+    for bad in (math.nan, math.inf):
+        with pytest.raises(ValueError, match="not a finite limit"):
+            Guardrail("voltage", None, bad, (("channel", 2),), "voltage")
+
+
+def test_an_ovp_level_that_cannot_be_programmed_refuses_the_whole_set():
+    """Issue 20: `VOLT 20,(@2);:VOLT:PROT nan,(@2)` went out as one message; the supply refused the
+    NaN and applied the 20 V. A NaN limit that got past every check still sends nothing."""
+    rail = Guardrail("voltage", None, 25.0, (("channel", 2),), "voltage")
+    object.__setattr__(rail, "high", math.nan)  # as if it had escaped the station's checks
+    d, t = psu([], guardrails=[rail])
+    with pytest.raises(DriverError, match="over-voltage protection cannot be programmed to nan V"):
+        d.set(2, 20.0, 0.5)
+    assert t.done
+
+
+def test_a_guardrail_that_selects_no_output_of_the_supply_is_refused_when_the_driver_is_built():
+    with pytest.raises(ValueError, match="applies to nothing"):
+        psu([], guardrails=[Guardrail("voltage", None, 6.0, (("channel", 7),), "voltage")])
+
+
+def test_switching_on_reads_the_protection_back_and_goes_on_when_it_is_what_was_programmed():
+    d, t = psu([SET_5V, OK,
+                (b"VOLT:PROT? (@1);:CURR:PROT:STAT? (@1)\n", b"+5.50000000E+00;1\n"),
+                (b"OUTP ON,(@1)\n", None), OK, (b"OUTP? (@1)\n", b"1\n")])
+    d.set(1, 5.0, 1.0)
+    d.output(True, 1)
+    assert t.done
+
+
+def test_switching_off_needs_no_readback():
+    d, t = psu([(b"OUTP OFF,(@2)\n", None), OK])
+    d.output(False, 2)
+    assert t.done
+
+
+@pytest.mark.parametrize("reply, why", [
+    (b"+2.75000000E+01;1\n", "over-voltage protection reads 27.5 V, not the 5.5 V programmed"),
+    (b"+5.50000000E+00;0\n", "over-current protection reads off, but was armed"),
+])
+def test_a_protection_that_reads_back_otherwise_keeps_the_output_off_and_nothing_more_is_sent(reply, why):
+    d, t = psu([SET_5V, OK, (b"VOLT:PROT? (@1);:CURR:PROT:STAT? (@1)\n", reply)])
+    d.set(1, 5.0, 1.0)
+    with pytest.raises(DriverError, match=f"not switched on \\(output 1: {re.escape(why)}"):
+        d.output(True, 1)
+    assert t.done  # no `OUTP ON` was sent
+
+
+def test_after_a_set_the_supply_refused_the_output_stays_off_until_a_set_is_taken_whole():
+    d, t = psu([SET_5V, (b"SYST:ERR?\n", b'-222,"Data out of range"\n'), OK,
+                (b"VOLT:PROT? (@1);:CURR:PROT:STAT? (@1)\n", b"+6.60000000E+00;0\n")])
+    with pytest.raises(DriverError, match="Data out of range"):
+        d.set(1, 5.0, 1.0)
+    with pytest.raises(DriverError, match="its last set was not taken whole"):
+        d.output(True, 1)
+    assert t.done
+
+
+def test_without_the_error_queue_a_silently_refused_protection_is_caught_by_the_readback():
+    d, t = psu([(SET_5V[0], None), (b"VOLT:PROT? (@1);:CURR:PROT:STAT? (@1)\n", b"+6.60000000E+00;1\n")],
+               check_errors=False)
+    d.set(1, 5.0, 1.0)
+    with pytest.raises(DriverError, match="reads 6.6 V, not the 5.5 V programmed"):
+        d.output(True, 1)
+    assert t.done

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import re
+
 import pytest
 
 from bringup.core.clock import SimClock
@@ -20,6 +23,8 @@ OPEN = [
      b"+1.25000000E+01;+1.20000000E+02;+1.00000000E+00;+1.50000000E+01;+1.50000000E+01\n"),
 ]
 OK = (b"SYST:ERR?\n", b'+0,"No error"\n')
+# before an output goes on, its protection is read back: here as the open found it (OVP 15 V, OCP off)
+READBACK_AT_OPEN = (b"VOLT:PROT?;:CURR:PROT:STAT?\n", b"+1.50000000E+01;0\n")
 
 
 def supply(pairs, guardrails=(), **options) -> tuple[KeysightN5700, Transcript]:
@@ -79,7 +84,7 @@ def test_beyond_the_rating_or_the_current_guardrail_nothing_is_sent():
 
 
 def test_an_output_that_stays_off_reports_its_tripped_protection():
-    d, t = supply([(b"OUTP ON\n", None), OK, (b"OUTP?\n", b"0\n"), (b"STAT:QUES:COND?\n", b"2\n")])
+    d, t = supply([READBACK_AT_OPEN, (b"OUTP ON\n", None), OK, (b"OUTP?\n", b"0\n"), (b"STAT:QUES:COND?\n", b"2\n")])
     with pytest.raises(DriverError, match="over-current protection tripped; clear_protection re-arms it"):
         d.call("output", {"state": True})
     assert t.done
@@ -100,3 +105,53 @@ def test_a_garbled_reading_names_the_role_the_command_and_the_reply():
     d, t = supply([(b"MEAS:CURR?\n", b"+8.5#\n")])
     with pytest.raises(DriverError, match=r"bulk: garbled reply to 'MEAS:CURR\?': '\+8.5#'"):
         d.current()
+
+
+# -- nothing of an action that cannot be programmed whole is sent; protection read back before on --
+SET_12V = (b"VOLT 12;:VOLT:PROT 13.2;:CURR 100;:CURR:PROT:STAT ON\n", None)
+READBACK = b"VOLT:PROT?;:CURR:PROT:STAT?\n"
+
+
+@pytest.mark.parametrize("voltage, current", [(math.nan, 10.0), (12.0, math.nan), (12.0, math.inf), (-1.0, 1.0)])
+def test_a_set_with_a_value_that_cannot_be_programmed_sends_nothing(voltage, current):
+    d, t = supply([])
+    with pytest.raises(DriverError, match="refused before anything was sent"):
+        d.set(voltage, current)
+    assert t.done
+
+
+def test_switching_on_reads_the_protection_back_and_goes_on_when_it_is_what_was_programmed():
+    d, t = supply([SET_12V, OK, (READBACK, b"+1.32000000E+01;1\n"), (b"OUTP ON\n", None), OK, (b"OUTP?\n", b"1\n")])
+    d.set(12.0, 100.0)
+    d.output(True)
+    assert t.done
+
+
+@pytest.mark.parametrize("reply, why", [
+    (b"+1.50000000E+01;1\n", "over-voltage protection reads 15 V, not the 13.2 V programmed"),
+    (b"+1.32000000E+01;0\n", "over-current protection reads off, but was armed"),
+])
+def test_a_protection_that_reads_back_otherwise_keeps_the_output_off_and_nothing_more_is_sent(reply, why):
+    d, t = supply([SET_12V, OK, (READBACK, reply)])
+    d.set(12.0, 100.0)
+    with pytest.raises(DriverError, match=f"not switched on \\({re.escape(why)}"):
+        d.output(True)
+    assert t.done  # no `OUTP ON` was sent
+
+
+def test_after_a_set_the_supply_refused_the_output_stays_off():
+    d, t = supply([SET_12V, (b"SYST:ERR?\n", b'-222,"Data out of range"\n'), OK, (READBACK, b"+1.50000000E+01;0\n")])
+    with pytest.raises(DriverError, match="Data out of range"):
+        d.set(12.0, 100.0)
+    with pytest.raises(DriverError, match="the last set was not taken whole"):
+        d.output(True)
+    assert t.done
+
+
+def test_an_ovp_level_that_cannot_be_programmed_refuses_the_whole_set():
+    cap = Guardrail("voltage", None, 12.6, (), "voltage")
+    object.__setattr__(cap, "high", math.nan)  # as if it had escaped the station's checks
+    d, t = supply([], guardrails=[cap])
+    with pytest.raises(DriverError, match="over-voltage protection cannot be programmed to nan V"):
+        d.set(12.0, 50.0)
+    assert t.done  # no `VOLT 12` beside a refused `VOLT:PROT nan`
