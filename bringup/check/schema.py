@@ -111,6 +111,19 @@ def _driver_classes() -> dict[str, type]:
     return {name: resolve(name) for name in BUILTIN}
 
 
+def _closed_names(node: Any) -> None:
+    """A mapping whose keys must be names (parameters, roles, loop variables) refuses other keys, as
+    validation does: pydantic writes the pattern as patternProperties, which lets any other key by."""
+    if isinstance(node, dict):
+        if "patternProperties" in node and "properties" not in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for v in node.values():
+            _closed_names(v)
+    elif isinstance(node, list):
+        for v in node:
+            _closed_names(v)
+
+
 def procedure_schema(st: Any = None) -> dict[str, Any]:
     """JSON Schema of a procedure file. With a station, `do`/`measure`/`read` offer its role.action names."""
     actions: list[str] = []
@@ -121,6 +134,7 @@ def procedure_schema(st: Any = None) -> dict[str, Any]:
         readings = sorted(f"{r}.{n}" for r, n, s in specs if s.kind == "reading")
     generator = type("_ForStation", (_AsWritten,), {"actions": actions})
     schema = Procedure.model_json_schema(by_alias=True, schema_generator=generator)
+    _closed_names(schema)
     schema["$schema"] = _SCHEMA_URL
     schema["title"] = "bringup procedure"
     defs = schema.get("$defs", {})
