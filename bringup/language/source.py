@@ -86,7 +86,8 @@ def _read(path: str | Path, what: str) -> str:
     except FileNotFoundError:
         raise InvalidInput([Problem(name, 1, 1, f"{what} not found", "check the path")]) from None
     except IsADirectoryError:
-        raise InvalidInput([Problem(name, 1, 1, f"{what} is a directory, not a YAML file")]) from None
+        raise InvalidInput([Problem(name, 1, 1, f"{what} is a folder, not a YAML file",
+                                    "give one .yaml file inside it")]) from None
     except OSError as exc:
         raise InvalidInput([Problem(name, 1, 1, f"cannot read {what}: {exc.strerror}")]) from None
     if b"\x00" in raw:

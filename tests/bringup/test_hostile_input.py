@@ -295,3 +295,18 @@ def test_one_value_past_a_guardrail_in_the_middle_of_a_loop_is_still_refused():
     [p] = _outcome(one_step("for_each: {v: [1 V, 2 V, 14 V, 3 V, 4 V]}\n        steps:\n"
                             "          - do: psu.set\n            with: {channel: 1, voltage: \"{v}\", current_limit: 1 A}"))
     assert "voltage = 14 V is above the station limit" in p.message
+
+
+@pytest.mark.parametrize("command", ["validate", "run", "plan"])
+@pytest.mark.parametrize("which", ["procedure", "station"])
+def test_a_folder_given_as_an_input_file_is_refused_like_any_input(tmp_path, command, which):
+    folder = tmp_path / "procedures"
+    folder.mkdir()
+    good = str(Path(__file__).parent / "good_procedure.yaml")
+    args = [command, str(folder), "--station", "fake"] if which == "procedure" else [command, good, "--station",
+                                                                                     str(folder)]
+    result = CliRunner().invoke(main, args + (["--store", str(tmp_path / "runs.sqlite")] if command == "run" else []))
+    what = "procedure" if which == "procedure" else "station file"
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert result.output.startswith(f"{folder}:1:1: {what} is a folder, not a YAML file\n    hint: give one .yaml")
+    assert "Usage:" not in result.output and not (tmp_path / "runs.sqlite").exists()
