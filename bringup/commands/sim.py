@@ -16,6 +16,8 @@ from typing import Any, Iterator
 import click
 
 from bringup.core.clock import SimClock
+from bringup.core.verdict import EXIT_INVALID
+from bringup.outputs.output_file import ExportError, write_whole
 from bringup.language.source import InvalidInput, Problem
 from bringup.check.station import Station
 from bringup.commands.sim_station import lab_station, station_text
@@ -145,7 +147,11 @@ def serve_command(sled_file: str | None, faults: tuple[str, ...], speed: float, 
         embedded.start()
         text = station_text(embedded.addresses, "sim-served", clock="real")
         if station_out:
-            Path(station_out).write_text(text)
+            try:  # whole or not at all, never through a symlink planted at the path
+                write_whole(Path(station_out), text, "--station-out", "nothing was served")
+            except ExportError as exc:
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(EXIT_INVALID)
         click.echo(text)
         click.echo(f"# serving at {speed:g}x wall time; Ctrl-C to stop", err=True)
         sys.stdout.flush()
