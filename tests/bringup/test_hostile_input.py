@@ -273,7 +273,7 @@ def test_time_spans_are_accepted_exactly_within_their_bounds(amount, symbol, wha
     elif what == "monitor":
         text = HEAD + f"monitors:\n  - read: psu.current\n    every: {text_value}\n    limit: {{high: 1 A}}\n" + \
             one_step("wait: 1 s")[len(HEAD):]
-        ok = 1e-3 <= s <= 30 * 86400
+        ok = 1e-2 <= s <= 30 * 86400  # an interlock's floor is what a transport can answer
     else:
         text, ok = one_step(f"wait: 1 s\n        timeout: {text_value}"), 0 < s <= 30 * 86400
     assert (not _outcome(text)) == ok, text
