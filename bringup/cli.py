@@ -90,7 +90,7 @@ def validate(procedure: str, station: str | None, params: tuple[str, ...]) -> No
               "watching (default: as fast as possible); the night is the same at any speed")
 @click.option("--fault", "faults", multiple=True, metavar="NAME[:TARGET][@TIME]",
               help="embedded simulator: inject a catalog fault (see `bringup sim faults`); repeatable")
-@click.option("--sled", "sled_file", type=click.Path(dir_okay=False),
+@click.option("--sled", "sled_file", type=click.Path(),
               help="embedded simulator: sled description (YAML; see docs/simulator.md)")
 @click.option("--seed", type=int, default=0, show_default=True, help="embedded simulator: random seed")
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False),

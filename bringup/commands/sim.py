@@ -18,7 +18,7 @@ import click
 from bringup.core.clock import SimClock
 from bringup.core.verdict import EXIT_INVALID
 from bringup.outputs.output_file import ExportError, write_whole
-from bringup.language.source import InvalidInput, Problem
+from bringup.language.source import InvalidInput, Problem, load_yaml
 from bringup.check.station import Station
 from bringup.commands.sim_station import lab_station, station_text
 
@@ -33,6 +33,10 @@ def _lab(sled_file: str | None, seed: int, faults: tuple[str, ...], clock: SimCl
         requests = [FaultRequest.parse(f) for f in faults]
     except ValueError as exc:
         raise InvalidInput([Problem("<command line>", 1, 1, str(exc), "see `bringup sim faults`")]) from None
+    if sled_file:
+        # read first within the bounds every input file has (size, aliases, nesting, binary, a folder):
+        # the simulator's own loader reads whatever it is given, /dev/zero included
+        load_yaml(sled_file, what="sled description")
     try:
         sled = Sled.from_yaml(sled_file, clock, seed) if sled_file else Sled(clock=clock, seed=seed)
     except FileNotFoundError:
@@ -128,7 +132,7 @@ def faults_command() -> None:
 
 
 @sim_group.command("serve")
-@click.option("--sled", "sled_file", type=click.Path(dir_okay=False), help="sled description (YAML)")
+@click.option("--sled", "sled_file", type=click.Path(), help="sled description (YAML)")
 @click.option("--fault", "faults", multiple=True, metavar="NAME[:TARGET][@TIME]", help=FAULT_HELP)
 @click.option("--speed", type=float, default=1.0, show_default=True,
               help="simulated time as a multiple of wall time")

@@ -303,10 +303,27 @@ def test_a_folder_given_as_an_input_file_is_refused_like_any_input(tmp_path, com
     folder = tmp_path / "procedures"
     folder.mkdir()
     good = str(Path(__file__).parent / "good_procedure.yaml")
-    args = [command, str(folder), "--station", "fake"] if which == "procedure" else [command, good, "--station",
-                                                                                     str(folder)]
+    args = [command, str(folder), "--station", "fake"] if which == "procedure" else \
+        [command, good, "--station", str(folder)]
     result = CliRunner().invoke(main, args + (["--store", str(tmp_path / "runs.sqlite")] if command == "run" else []))
     what = "procedure" if which == "procedure" else "station file"
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
     assert result.output.startswith(f"{folder}:1:1: {what} is a folder, not a YAML file\n    hint: give one .yaml")
     assert "Usage:" not in result.output and not (tmp_path / "runs.sqlite").exists()
+
+
+@pytest.mark.parametrize("sled", ["/dev/zero", "folder", "alias_bomb"])
+def test_a_sled_description_is_read_within_the_same_bounds_in_a_real_process(tmp_path, sled):
+    if sled == "/dev/zero" and not os.path.exists("/dev/zero"):
+        pytest.skip("needs /dev/zero")
+    path = {"/dev/zero": "/dev/zero", "folder": str(tmp_path),
+            "alias_bomb": str(Path(__file__).parent / "bad_stations" / "alias_bomb.yaml")}[sled]
+    good = str(Path(__file__).parent / "good_procedure.yaml")
+    # the timeout is a hang guard, not a measurement
+    proc = subprocess.run([sys.executable, "-m", "bringup.cli", "run", good, "--sled", path,
+                           "--store", str(tmp_path / "runs.sqlite")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    expected = {"/dev/zero": "/dev/zero:1:1: sled description is binary, not YAML text",
+                "folder": f"{path}:1:1: sled description is a folder, not a YAML file",
+                "alias_bomb": "past 50,000 YAML nodes"}[sled]
+    assert expected in proc.stderr and not (tmp_path / "runs.sqlite").exists()
