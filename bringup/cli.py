@@ -62,8 +62,8 @@ def _station(station: str | None):
 
 
 @main.command()
-@click.argument("procedure", type=click.Path(dir_okay=False))
-@click.option("--station", "-s", type=click.Path(dir_okay=False), help=STATION_HELP)
+@click.argument("procedure", type=click.Path())  # a folder is refused by the loader, located like any input
+@click.option("--station", "-s", type=click.Path(), help=STATION_HELP)
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="override a parameter")
 def validate(procedure: str, station: str | None, params: tuple[str, ...]) -> None:
     """Check a procedure against a station without touching any instrument."""
@@ -84,8 +84,8 @@ def validate(procedure: str, station: str | None, params: tuple[str, ...]) -> No
 
 
 @main.command()
-@click.argument("procedure", type=click.Path(dir_okay=False))
-@click.option("--station", "-s", type=click.Path(dir_okay=False), help=STATION_HELP)
+@click.argument("procedure", type=click.Path())  # a folder is refused by the loader, located like any input
+@click.option("--station", "-s", type=click.Path(), help=STATION_HELP)
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="override a parameter")
 @click.option("--dut", default="unknown", show_default=True,
               help="serial number of the device under test (exports without one use the serial the sled reports)")
@@ -95,7 +95,7 @@ def validate(procedure: str, station: str | None, params: tuple[str, ...]) -> No
               "watching (default: as fast as possible); the night is the same at any speed")
 @click.option("--fault", "faults", multiple=True, metavar="NAME[:TARGET][@TIME]",
               help="embedded simulator: inject a catalog fault (see `bringup sim faults`); repeatable")
-@click.option("--sled", "sled_file", type=click.Path(dir_okay=False),
+@click.option("--sled", "sled_file", type=click.Path(),
               help="embedded simulator: sled description (YAML; see docs/simulator.md)")
 @click.option("--seed", type=int, default=0, show_default=True, help="embedded simulator: random seed")
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False),

@@ -5,8 +5,8 @@ would otherwise surface hours into a night, or never:
 
 - limits, tolerances and parameters are finite numbers (`high: nan A` passes nothing, ever);
 - time spans lie within [0, 30 days]: waits may be zero; timeouts and soak durations are
-  longer than zero; intervals (poll, soak `every`, monitor `every`) are at least 1 ms, and a
-  soak's `every` is no longer than its duration;
+  longer than zero; intervals (poll, soak `every`) are at least 1 ms, a monitor's `every` at
+  least 10 ms (what a transport can answer), and a soak's `every` is no longer than its duration;
 - a block of steps runs at most 1,000,000 times, loops within loops multiplied (for_each
   combinations, sweep points, search points times repeats, soak samples);
 - a compute value or limit made of such constants does not divide by zero, overflow exp() or
@@ -27,6 +27,14 @@ from bringup.core.units import Quantity, UnitError, expect_reference, parse_expe
 
 MAX_TIME = 30 * 24 * 3600.0  # s: a lock-in is a night, a long soak a week or two
 MIN_INTERVAL = 1e-3  # s: no bench instrument is read faster; a shorter interval is a typo (1 ns for 1 s)
+# s: an interlock is one query over the transport each time it is due, inside every wait. A SCPI
+# query over a LAN socket or a console line takes milliseconds to answer (a DMM integrating at its
+# default aperture, tens), so an interlock due faster is always late and the run does nothing but
+# read it: 10 ms is the fastest the bench's transports answer, and 100 times a night's usual 1 s.
+MIN_MONITOR_INTERVAL = 10e-3
+_INTERVAL_HINT = "intervals are at least 1 ms (no instrument is read faster); did you mean s or ms?"
+_MONITOR_HINT = ("an interlock is read over the instrument's transport each time it is due, and no bench "
+                 "transport answers faster than about 10 ms; did you mean s or ms?")
 MAX_RUNS = 1_000_000  # executions of one block of steps, nested loops multiplied
 _COMBOS = 1_000  # loop-value combinations a constant expression is worked out for
 _EXP_MAX = math.log(1.7976931348623157e308)
@@ -52,7 +60,7 @@ def check(proc: Procedure, doc: Document, params: dict[str, Any], overridden: An
                    "give it a value such as 0.75 V", where)
     scope: Scope = {n: [v] for n, v in params.items()}
     for i, m in enumerate(proc.monitors):
-        b.time(m.every, ("monitors", i, "every"), scope, "monitor interval", MIN_INTERVAL)
+        b.time(m.every, ("monitors", i, "every"), scope, "monitor interval", MIN_MONITOR_INTERVAL, hint=_MONITOR_HINT)
         b.limit(m.limit, ("monitors", i, "limit"), scope)
     b.steps(proc.safe_state, ("safe_state",), scope, 1)
     for i, p in enumerate(proc.phases):
@@ -111,7 +119,8 @@ class _Bounds:
         for side, v in (("low", lim.low), ("high", lim.high)):
             self.finite(v, loc + (side,), scope, f"{side} limit", f"to leave that side open, leave '{side}' out")
 
-    def time(self, v: Value | None, loc: Loc, scope: Scope, what: str, least: float, strict: bool = False) -> list[float]:
+    def time(self, v: Value | None, loc: Loc, scope: Scope, what: str, least: float, strict: bool = False,
+             hint: str = _INTERVAL_HINT) -> list[float]:
         """Check a time span; returns the values it takes (SI seconds) for further checks."""
         if v is None or _dimension(v, scope) != "time":
             return []  # the wrong kind of quantity, or not known before the run: reported by validate
@@ -125,8 +134,7 @@ class _Bounds:
             elif strict and s <= least:
                 self.fail(loc, f"{what} {shown} must be longer than zero", "give a time such as '5 s'")
             elif s < least:
-                self.fail(loc, f"{what} {shown} is shorter than 1 ms", "intervals are at least 1 ms (no instrument "
-                          "is read faster); did you mean s or ms?")
+                self.fail(loc, f"{what} {shown} is shorter than {least * 1e3:g} ms", hint)
             elif s > MAX_TIME:
                 self.fail(loc, f"{what} {shown} is longer than 30 days", "the longest time span a procedure may "
                           "ask for is 30 days; split a longer run into several")

@@ -105,9 +105,23 @@ class _AsWritten(GenerateJsonSchema):
 
 
 def _driver_classes() -> dict[str, type]:
+    """The built-in drivers (the JSON Schema's driver kinds; installed ones are listed by `bringup drivers`)."""
     from bringup.drivers import BUILTIN, resolve
 
     return {name: resolve(name) for name in BUILTIN}
+
+
+def _closed_names(node: Any) -> None:
+    """A mapping whose keys must be names (parameters, roles, loop variables) refuses other keys, as
+    validation does: pydantic writes the pattern as patternProperties, which lets any other key by."""
+    if isinstance(node, dict):
+        if "patternProperties" in node and "properties" not in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for v in node.values():
+            _closed_names(v)
+    elif isinstance(node, list):
+        for v in node:
+            _closed_names(v)
 
 
 def procedure_schema(st: Any = None) -> dict[str, Any]:
@@ -120,6 +134,7 @@ def procedure_schema(st: Any = None) -> dict[str, Any]:
         readings = sorted(f"{r}.{n}" for r, n, s in specs if s.kind == "reading")
     generator = type("_ForStation", (_AsWritten,), {"actions": actions})
     schema = Procedure.model_json_schema(by_alias=True, schema_generator=generator)
+    _closed_names(schema)
     schema["$schema"] = _SCHEMA_URL
     schema["title"] = "bringup procedure"
     defs = schema.get("$defs", {})
@@ -151,17 +166,31 @@ def _describe(name: str, cls: type) -> list[str]:
 
 
 def describe_drivers(only: str | None = None) -> str:
-    """Every shipped driver's actions and readings; with `only`, one driver (a short name, or an import
-    path `package.module:Class` as a station file may give). Raises NoSuchDriver naming the known ones."""
-    if only is None:
-        return "\n\n".join("\n".join(_describe(n, c)) for n, c in _driver_classes().items())
-    from bringup.drivers import BUILTIN, UnknownDriver, resolve
+    """Every driver's actions and readings, the built-in ones and those installed packages publish
+    in the `bringup.drivers` entry-point group (each with its distribution); with `only`, one driver.
+    Raises NoSuchDriver naming the known ones."""
+    from bringup.drivers import BUILTIN, UnknownDriver, installed, known_names, resolve
 
-    if only in BUILTIN or ":" in only:
-        try:
-            return "\n".join(_describe(only, resolve(only)))
-        except UnknownDriver as exc:
-            raise NoSuchDriver(f"{exc}; known drivers: {', '.join(BUILTIN)}") from None
-    close = difflib.get_close_matches(only, list(BUILTIN), n=1)
-    hint = f"did you mean {close[0]}? " if close else ""
-    raise NoSuchDriver(f"no driver named {only!r}; {hint}known drivers: {', '.join(BUILTIN)}")
+    if only is None:
+        blocks = ["\n".join(_describe(n, c)) for n, c in _driver_classes().items()]
+        for name, one in sorted(installed().items()):
+            try:
+                lines = _describe(name, resolve(name))
+            except UnknownDriver as exc:
+                lines = [f"{name}  (from {one.origin}, {one.target})", f"  cannot be used: {exc}"]
+            else:
+                lines.insert(1, f"  from {one.origin} ({one.target})")
+            blocks.append("\n".join(lines))
+        return "\n\n".join(blocks)
+    try:
+        cls = resolve(only)
+    except UnknownDriver as exc:
+        known = known_names()
+        close = difflib.get_close_matches(only, known, n=1)
+        guess = f"did you mean {close[0]}? " if close and "unknown driver" in str(exc) else ""
+        raise NoSuchDriver(f"{exc}; {guess}known drivers: {', '.join(known)}") from None
+    lines = _describe(only, cls)
+    if only not in BUILTIN:
+        one = installed()[only]
+        lines.insert(1, f"  from {one.origin} ({one.target})")
+    return "\n".join(lines)

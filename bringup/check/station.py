@@ -4,7 +4,7 @@
     clock: real                      # or: simulated (virtual time; for simulators only)
     roles:
       psu:
-        driver: e36312a              # a name from bringup.drivers.BUILTIN, or package.module:Class
+        driver: e36312a              # a built-in name, or one an installed package publishes
         resource: TCPIP::10.0.0.5::5025::SOCKET
         options: {timeout: 2 s}      # the driver's typed fields (`bringup drivers NAME`)
         guardrails:                  # hard limits: validation rejects, the driver refuses again
@@ -104,7 +104,7 @@ def station_from_document(doc: Document) -> Station:
         try:
             cls = resolve(driver_name)
         except UnknownDriver as exc:
-            problems.append(doc.problem(loc + ("driver",), str(exc)))
+            problems.append(doc.problem(loc + ("driver",), str(exc), exc.hint))
             continue
         raw_options = spec.get("options") or {}
         if not isinstance(raw_options, dict):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import itertools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -23,7 +24,7 @@ from bringup.check.step_checks import StepChecks
 from bringup.drivers.base import ActionSpec, guardrail_violation
 from bringup.check.plan import Plan, kind_of
 from bringup.check.plan_compile import compile_plan
-from bringup.language.procedure import RESERVED_PHASE_IDS, Limit, Procedure, SweepRange, Value
+from bringup.language.procedure import IDENT, RESERVED_PHASE_IDS, Limit, Procedure, SweepRange, Value
 from bringup.language.source import Document, InvalidInput, Loc, Problem
 from bringup.check.station import Station
 from bringup.core.units import DIMENSIONLESS, Quantity, UnitError, parse_quantity, unit
@@ -314,10 +315,29 @@ def check(proc: Procedure, doc: Document, station: Station, overrides: dict[str,
     specs = {role: b.cls.spec() for role, b in station.roles.items()}
     for loc, message, hint in holds.problems(proc, specs, c.params, order):
         c.fail(loc, message, hint)
+    c.problems.extend(_station_names(station))
     if c.problems:
         raise InvalidInput(c.problems)
     plan = compile_plan(proc, station, c.params, order, c.units)
     return Checked(proc, doc, station, c.params, hashlib.sha256(doc.text.encode()).hexdigest(), order, plan)
+
+
+def _station_names(station: Station) -> list[Problem]:
+    """The station's name and role names, by the procedure's own rules for names: reports, the log and
+    the dashboard print the station's name, and a procedure's role is an identifier. Checked here,
+    where every command that runs or plans against a station passes, so station.py keeps to parsing."""
+    doc = station.document
+    if doc is None:  # built in code (the embedded lab), not read from a file
+        return []
+    out = []
+    if not station.name.isprintable():
+        out.append(doc.problem(("station",), f"station name {station.name!r} does not print on one line",
+                               "a name is one line of visible text"))
+    for role in station.roles:
+        if not re.match(IDENT, role):
+            out.append(doc.problem(("roles", role), f"role {role!r} is not a name", "a role is letters, digits and "
+                                   "_, starting with a letter or _, as a procedure's 'requires' names it", key=True))
+    return out
 
 
 def validate(procedure_path: str | Path, station: Station, overrides: dict[str, str] | None = None) -> Checked:

@@ -24,8 +24,8 @@ _STATION_HELP = ("station file binding roles to drivers; 'fake' for the in-memor
 
 
 @click.command("plan")
-@click.argument("procedure", type=click.Path(dir_okay=False))
-@click.option("--station", "-s", type=click.Path(dir_okay=False), help=_STATION_HELP)
+@click.argument("procedure", type=click.Path())  # a folder is refused by the loader, located like any input
+@click.option("--station", "-s", type=click.Path(), help=_STATION_HELP)
 @click.option("--json", "as_json", is_flag=True, help="print the plan as JSON (stable, for programs)")
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="override a parameter")
 def plan_command(procedure: str, station: str | None, as_json: bool, params: tuple[str, ...]) -> None:

@@ -16,7 +16,9 @@ from typing import Any, Iterator
 import click
 
 from bringup.core.clock import SimClock
-from bringup.language.source import InvalidInput, Problem
+from bringup.core.verdict import EXIT_INVALID
+from bringup.outputs.output_file import ExportError, write_whole
+from bringup.language.source import InvalidInput, Problem, load_yaml
 from bringup.check.station import Station
 from bringup.commands.sim_station import lab_station, station_text
 
@@ -31,6 +33,10 @@ def _lab(sled_file: str | None, seed: int, faults: tuple[str, ...], clock: SimCl
         requests = [FaultRequest.parse(f) for f in faults]
     except ValueError as exc:
         raise InvalidInput([Problem("<command line>", 1, 1, str(exc), "see `bringup sim faults`")]) from None
+    if sled_file:
+        # read first within the bounds every input file has (size, aliases, nesting, binary, a folder):
+        # the simulator's own loader reads whatever it is given, /dev/zero included
+        load_yaml(sled_file, what="sled description")
     try:
         sled = Sled.from_yaml(sled_file, clock, seed) if sled_file else Sled(clock=clock, seed=seed)
     except FileNotFoundError:
@@ -126,7 +132,7 @@ def faults_command() -> None:
 
 
 @sim_group.command("serve")
-@click.option("--sled", "sled_file", type=click.Path(dir_okay=False), help="sled description (YAML)")
+@click.option("--sled", "sled_file", type=click.Path(), help="sled description (YAML)")
 @click.option("--fault", "faults", multiple=True, metavar="NAME[:TARGET][@TIME]", help=FAULT_HELP)
 @click.option("--speed", type=float, default=1.0, show_default=True,
               help="simulated time as a multiple of wall time")
@@ -145,7 +151,11 @@ def serve_command(sled_file: str | None, faults: tuple[str, ...], speed: float, 
         embedded.start()
         text = station_text(embedded.addresses, "sim-served", clock="real")
         if station_out:
-            Path(station_out).write_text(text)
+            try:  # whole or not at all, never through a symlink planted at the path
+                write_whole(Path(station_out), text, "--station-out", "nothing was served")
+            except ExportError as exc:
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(EXIT_INVALID)
         click.echo(text)
         click.echo(f"# serving at {speed:g}x wall time; Ctrl-C to stop", err=True)
         sys.stdout.flush()

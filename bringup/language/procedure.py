@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PlainSerializer, Tag,
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PlainSerializer, Tag,
                       WithJsonSchema, field_validator, model_validator)
 
 from bringup.language import expr
@@ -27,6 +27,30 @@ from bringup.core.units import Quantity, UnitError, parse_expect, parse_quantity
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 ACTION_REF = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
 _REF = re.compile(r"^\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}$")
+
+# A key that a procedure refers to by name elsewhere (a role in `psu.set`, a parameter or loop
+# variable in `{vdd}` and `-p vdd=...`): a key another step could never name is a typo or a trick.
+Name = Annotated[str, Field(pattern=IDENT)]
+
+
+def _one_line(v: str | None) -> str | None:
+    """What people read as a step's or an interlock's name: reports, JUnit, the dashboard, the log.
+    Printable on one line, so a name cannot move the cursor, hide text or forge a line of the log."""
+    if v is not None and not v.isprintable():
+        bad = next(ch for ch in v if not ch.isprintable())
+        raise _NotOneLine(f"{v!r} has a character that does not print on one line (U+{ord(bad):04X}); a name is "
+                          "one line of visible text")
+    return v
+
+
+class _NotOneLine(ValueError):
+    hint = "retype it as plain text on one line, without escapes such as \\n or \\u202e"
+
+
+# what an editor can be told of the same rule (the control and format characters; the model's
+# isprintable() also refuses the rarer separators and unassigned code points)
+_ONE_LINE = "^[^\\u0000-\\u001f\\u007f-\\u00a0\\u00ad\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u206f\\ufeff]*$"
+Label = Annotated[str, AfterValidator(_one_line), WithJsonSchema({"type": "string", "pattern": _ONE_LINE})]
 
 
 @dataclass(frozen=True)
@@ -92,7 +116,7 @@ class Limit(_Model):
 
 
 class _Step(_Model):
-    name: str | None = Field(None, description="what a person reads in reports; defaults to the action")
+    name: Label | None = Field(None, description="what a person reads in reports; defaults to the action")
     timeout: ValueField | None = Field(None, description="give up on this step after this long (e.g. '5 s')")
     retry: int = Field(0, ge=0, le=100, description="extra attempts after an error, timeout or non-PASS verdict")
     on_fail: Literal["stop", "continue"] = Field(
@@ -196,14 +220,14 @@ class SweepRange(_Model):
 class ForEachStep(_Step):
     """Repeat nested steps for each value (several keys: every combination)."""
 
-    for_each: dict[str, list[Any]]
+    for_each: dict[Name, list[Any]]
     steps: list["Step"] = Field(min_length=1)
 
 
 class SweepStep(_Step):
     """Repeat nested steps over a grid; each point's coordinates are recorded with its measurements."""
 
-    sweep: dict[str, list[Any] | SweepRange]
+    sweep: dict[Name, list[Any] | SweepRange]
     steps: list["Step"] = Field(min_length=1)
     recover: list["Step"] = Field(
         default_factory=list,
@@ -279,7 +303,7 @@ class Monitor(_Model):
     every: ValueField
     limit: Limit
     on_violation: Literal["abort", "warn"] = "abort"
-    name: str | None = None
+    name: Label | None = None
     failures: int = Field(3, ge=1, le=100, description="consecutive failed reads that count as a violation")
     during: Annotated[list[str], BeforeValidator(_listify)] = Field(
         default_factory=list, description="phases during which this interlock is armed (default: the whole run)")
@@ -315,14 +339,14 @@ def _parameter(raw: Any) -> Any:
 class Procedure(_Model):
     """A bring-up procedure: what it needs, what it checks, and how it always ends safely."""
 
-    procedure: str = Field(description="the procedure's name")
+    procedure: Label = Field(description="the procedure's name")
     version: str = "0"
     description: str = ""
     include: Annotated[list[str], BeforeValidator(_listify)] = Field(
         default_factory=list, description="procedure files whose phases, roles and parameters this one builds on "
                                           "(paths relative to this file; see docs/procedures.md)")
-    requires: dict[str, str] = Field(description="role -> kind of instrument, e.g. {psu: power_supply}")
-    parameters: dict[str, Annotated[Parameter, BeforeValidator(_parameter)]] = Field(default_factory=dict)
+    requires: dict[Name, str] = Field(description="role -> kind of instrument, e.g. {psu: power_supply}")
+    parameters: dict[Name, Annotated[Parameter, BeforeValidator(_parameter)]] = Field(default_factory=dict)
     safe_state: list[Step] = Field(default_factory=list, description="always runs, in this order, on every way out")
     monitors: list[Monitor] = Field(default_factory=list)
     phases: list[Phase] = Field(default_factory=list, description="at least one, unless the file only composes "

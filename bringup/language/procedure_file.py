@@ -13,7 +13,7 @@ import pydantic
 
 from bringup.language import salvage
 from bringup.language.compose import compose
-from bringup.language.procedure import STEP_KINDS, ComputeStep, DoStep, ForEachStep, Limit, MeasureStep, Monitor, Procedure, Search, SearchStep, SoakStep, SweepRange, SweepStep, WaitStep, WaitUntilStep, normalise
+from bringup.language.procedure import IDENT, STEP_KINDS, ComputeStep, DoStep, ForEachStep, Limit, MeasureStep, Monitor, Procedure, Search, SearchStep, SoakStep, SweepRange, SweepStep, WaitStep, WaitUntilStep, normalise
 from bringup.language.source import Document, InvalidInput, Loc, Problem, load_yaml
 
 _ALL_FIELDS = sorted({f.alias or n for m in (Procedure, DoStep, MeasureStep, ComputeStep, WaitStep, WaitUntilStep,
@@ -54,10 +54,12 @@ def _load_one(path: str | Path, text: str | None = None) -> tuple[Procedure, Doc
 
 def _strip_tags(loc: Iterable[Any]) -> Loc:
     out: list[Any] = []
+    tag_after = -1  # where a tag was dropped: the step's own field of that name (for_each) follows it
     for part in loc:
         # the step union inserts its tag ("measure") after a list index; the YAML has no such level
         if isinstance(part, str) and part in STEP_KINDS and out and isinstance(out[-1], int) and len(out) >= 2 \
-                and out[-2] in ("steps", "safe_state"):
+                and out[-2] in ("steps", "safe_state") and tag_after != len(out):
+            tag_after = len(out)
             continue
         if isinstance(part, str) and part.startswith("function-"):
             continue
@@ -79,6 +81,13 @@ def _located(doc: Document, err: dict[str, Any]) -> Problem:
         return doc.problem(loc, f"'{loc[-1]}' is required in {parent}", f"add '{loc[-1]}:'")
     if kind == "step_kind":
         return doc.problem(loc, *salvage.step_kind_problem(err.get("input")))
+    if kind == "string_pattern_mismatch" and loc and loc[-1] == "[key]":  # a parameter, role or loop variable
+        return doc.problem(loc[:-1], f"{'/'.join(map(str, loc[:-2]))}: {err.get('input')!r} is not a name",
+                           "a name is letters, digits and _, starting with a letter or _ (it is referred to "
+                           "as {name} or role.action)", key=True)
+    if kind == "string_pattern_mismatch" and (err.get("ctx") or {}).get("pattern") == IDENT:
+        return doc.problem(loc, f"{where}: {err.get('input')!r} is not a name",
+                           "a name is letters, digits and _, starting with a letter or _, e.g. power_on")
     if kind == "string_pattern_mismatch":
         return doc.problem(loc, f"{where}: '{err.get('input')}' is not a name of the form role.action",
                            "e.g. psu.set or sled.max_tj")

@@ -86,7 +86,8 @@ def _read(path: str | Path, what: str) -> str:
     except FileNotFoundError:
         raise InvalidInput([Problem(name, 1, 1, f"{what} not found", "check the path")]) from None
     except IsADirectoryError:
-        raise InvalidInput([Problem(name, 1, 1, f"{what} is a directory, not a YAML file")]) from None
+        raise InvalidInput([Problem(name, 1, 1, f"{what} is a folder, not a YAML file",
+                                    "give one .yaml file inside it")]) from None
     except OSError as exc:
         raise InvalidInput([Problem(name, 1, 1, f"cannot read {what}: {exc.strerror}")]) from None
     if b"\x00" in raw:
@@ -124,6 +125,27 @@ def _invisible(name: str, text: str) -> list[Problem]:
                                 "differently from what runs",
                                 "delete it: retype the name or value around it by hand"))
     return problems
+
+
+# control characters a double-quoted scalar can spell as an escape ("\x1b", "\u0007"): the raw
+# text has none (the YAML reader refuses them), but the value would have, and they move a
+# terminal's cursor or forge a line in the log just as bidi overrides reorder what is shown
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _escaped(node: yaml.ScalarNode, doc: Document, problems: list[Problem]) -> bool:
+    """An invisible or control character the file spells as an escape, refused like a raw one."""
+    m = _INVISIBLE.search(node.value) or _CONTROL.search(node.value)
+    if m is None:
+        return False
+    ch = m.group()
+    kind = "control character" if _CONTROL.match(ch) else "invisible Unicode control character"
+    named = f" ({unicodedata.name(ch)})" if unicodedata.name(ch, "") else ""
+    problems.append(Problem(doc.file, node.start_mark.line + 1, node.start_mark.column + 1,
+                            f"{kind} U+{ord(ch):04X}{named} written as an escape: "
+                            "the text displays differently from what runs",
+                            "delete the escape: write the value as plain text"))
+    return True
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:
@@ -185,6 +207,8 @@ def _construct(node: yaml.Node, loc: Loc, doc: Document, problems: list[Problem]
                                         "a key must be a plain name, not a list or mapping"))
                 continue
             key = yaml.SafeLoader.construct_scalar(_scalar, knode)
+            if isinstance(key, str) and _escaped(knode, doc, problems):
+                continue
             if knode.tag == "tag:yaml.org,2002:merge" or key == "<<":
                 problems.append(Problem(doc.file, knode.start_mark.line + 1, knode.start_mark.column + 1,
                                         "YAML merge keys (<<) are not supported", "write the keys out"))
@@ -198,6 +222,8 @@ def _construct(node: yaml.Node, loc: Loc, doc: Document, problems: list[Problem]
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(v, loc + (i,), doc, problems) for i, v in enumerate(node.value)]
+    if isinstance(node.value, str) and _escaped(node, doc, problems):
+        return None
     try:
         if node.tag == yaml_core.STR:
             return node.value

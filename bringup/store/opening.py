@@ -5,6 +5,8 @@ store at once (a fleet's first runs), so a busy or locked answer is tried again.
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -37,6 +39,30 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
     migrate(conn, path)
 
 
+def _create(path: Path) -> None:
+    """Refuse a symlink planted where the store or its journal files go, and create a new store file
+    with the user's umask (SQLite's own default is 0644 whatever the umask says).
+
+    The store's folder may be a link (a results folder on another disk is the user's choice); the
+    files in it are bringup's, and a link there would have SQLite write a run into whatever it points
+    at. O_EXCL | O_NOFOLLOW make the creation itself refuse a link planted after the check."""
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        if p.is_symlink():
+            raise StoreError(f"refusing to open results store {path}: {p} is a symbolic link (to "
+                             f"{os.readlink(p)}), and SQLite would write through it; remove the link or point "
+                             f"--store or BRINGUP_STORE at another path")
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))
+    except FileExistsError:
+        pass  # an existing store (or one another process is creating this instant): SQLite opens it
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StoreError(f"refusing to open results store {path}: it is a symbolic link; remove the link "
+                             f"or point --store or BRINGUP_STORE at another path") from exc
+        raise StoreError(f"cannot create results store {path}: {exc.strerror}; point --store or "
+                         f"BRINGUP_STORE at a writable location") from exc
+
+
 def open_for_writing(path: Path) -> sqlite3.Connection:
     """Open (creating if needed) a store in WAL mode at the latest schema."""
     try:
@@ -44,6 +70,7 @@ def open_for_writing(path: Path) -> sqlite3.Connection:
     except OSError as exc:
         raise StoreError(f"cannot create the folder for results store {path}: {exc.strerror}; point "
                          f"--store or BRINGUP_STORE at a writable location") from exc
+    _create(path)
     pause = threading.Event()
     attempt = 0
     while True:

@@ -75,3 +75,15 @@ def run(tmp_path: Path, procedure: str, *, options: dict[str, dict] | None = Non
     with session.open_store(store_path, prepared) as db:
         result = session.run(prepared, db, dut="SN-TEST", reporter=lambda k, d: events.append((k, d)))
     return Outcome(result, StoreReader(store_path), prepared.drivers, events)
+
+
+def publish_driver(site: Path, name: str, target: str, dist: str = "test-drivers") -> None:
+    """Install metadata for a distribution publishing `name = target` in the bringup.drivers
+    entry-point group, in folder `site` (put it on sys.path): what `pip install` of a package
+    declaring `[project.entry-points."bringup.drivers"]` leaves behind, and the only way a station
+    reaches a driver this project does not ship."""
+    info = site / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    with open(info / "entry_points.txt", "a") as f:
+        f.write(f"[bringup.drivers]\n{name} = {target}\n")

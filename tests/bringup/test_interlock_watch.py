@@ -19,7 +19,7 @@ from bringup.drivers.fake import FakeSled
 from bringup.language.source import InvalidInput
 from bringup.check.station import load_station
 from bringup.check.validate import validate
-from engine_helpers import run, station_with, write
+from engine_helpers import publish_driver, run, station_with, write
 
 HEAD = """
 procedure: watch
@@ -89,8 +89,15 @@ station: watch-bench
 clock: simulated
 roles:
   psu: {driver: fake.power_supply}
-  sled: {driver: "test_interlock_watch:PausingSled", options: {r_kw: 0.1, tau_s: 5}}
+  sled: {driver: test.pausing_sled, options: {r_kw: 0.1, tau_s: 5}}
 """
+
+
+@pytest.fixture(autouse=True)
+def _pausing_sled_installed(tmp_path_factory, monkeypatch):
+    site = tmp_path_factory.mktemp("site")
+    publish_driver(site, "test.pausing_sled", "test_interlock_watch:PausingSled")
+    monkeypatch.syspath_prepend(str(site))
 
 
 def _run(tmp_path, steps: str, monitors: str = "", options: dict | None = None, phases: str | None = None):

@@ -64,6 +64,7 @@ SEMANTIC = {
     "long_expression.yaml": "an expression's length, inside its string",
     "monitor_every_nanosecond.yaml": "a time's magnitude inside a quantity string",
     "monitor_every_zero.yaml": "a time's magnitude inside a quantity string",
+    "monitor_faster_than_transport.yaml": "a time's magnitude inside a quantity string",
     "nan_limit.yaml": "a quantity string's magnitude (nan)",
     "negative_poll.yaml": "a time's magnitude inside a quantity string",
     "negative_wait.yaml": "a time's magnitude inside a quantity string",
