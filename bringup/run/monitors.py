@@ -150,7 +150,10 @@ def read_deadline(il: Interlock, bench: Bench) -> float:
     return bench.clock.now() + max(il.every, 1.0)
 
 
-def _check(il: Interlock, now: float, bench: Bench, record: RunRecord) -> None:
+def _check(il: Interlock, round_start: float, bench: Bench, record: RunRecord) -> None:
+    # the read's own moment: later than the round's start when an earlier read of the round was
+    # slow, and the gap, the sample and any trip say when this read really happened
+    now = max(round_start, bench.clock.now())
     _gap(il, record, now)
     try:
         value = float(bench.call(il.role, il.reading, il.args, read_deadline(il, bench)))

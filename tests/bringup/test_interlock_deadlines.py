@@ -104,8 +104,12 @@ def test_a_slow_read_delays_but_never_fails_the_later_interlocks_of_its_round(tm
     assert cannot == []  # before: "interlock psu.output_current: cannot read (no time left ...), 1 of 3"
     summary = _summary(out)
     assert summary["psu.output_current"]["failed_reads"] == 0 and summary["sled.max_tj"]["failed_reads"] == 0
-    readings = [s["value"] for s in out.reader.samples(out.run_id, "monitor/psu.output_current")]
-    assert readings and all(v == 0.5 for v in readings)
+    samples = out.reader.samples(out.run_id, "monitor/psu.output_current")
+    assert samples and all(s["value"] == 0.5 for s in samples)
+    # a read after a slow one is stamped when it happened (its round's start + 1.5 s), and is late
+    delayed = [s["t"] for s in samples if s["t"] % 1]
+    assert delayed and all(t % 1 == pytest.approx(0.5) for t in delayed)
+    assert summary["psu.output_current"]["late"] and summary["psu.output_current"]["largest_gap_s"] >= 1.5
 
 
 def test_a_two_hour_soak_with_periodic_slow_reads_does_not_abort(tmp_path):

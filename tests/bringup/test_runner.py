@@ -280,24 +280,6 @@ phases:
     assert "not true within 30 s" in msg["message"]
 
 
-def test_soak_samples_on_simulated_time_with_time_coordinates(tmp_path):
-    o = run(tmp_path, HEAD + """
-phases:
-  - id: soak
-    steps:
-      - soak: {duration: "{soak}", every: 30 min}
-        steps:
-          - measure: sled.max_tj
-            limit: {high: 95 degC}
-""", params={"soak": "8h"})
-    ms = o.measurements()
-    assert len(ms) == 16  # 0, 0:30, ..., 7:30: none at 8:00, when the soak is over
-    assert [m["coords"]["t"] for m in ms[:3]] == ["00:00:00", "00:30:00", "01:00:00"]
-    assert ms[-1]["coords"] == {"t": "07:30:00"} and ms[-1]["t"] == pytest.approx(7.5 * 3600)
-    [soak] = [s for s in o.reader.steps(o.run_id) if s["kind"] == "soak"]
-    assert soak["ended_t"] - soak["started_t"] == pytest.approx(8 * 3600)  # ends at D of run clock
-
-
 def test_sweep_records_each_points_coordinates(tmp_path):
     o = run(tmp_path, HEAD + """
 phases:

@@ -48,3 +48,18 @@ def test_a_soak_whose_steps_overrun_its_interval_stamps_when_each_sample_was_tak
     assert step["ended_t"] - step["started_t"] == pytest.approx(75.0)  # the last sample's steps, then no more
     over = [e for e in out.reader.events(out.run_id) if "soak over after 3 of 6 samples" in e["message"]]
     assert over and over[0]["severity"] == "warning"
+
+
+def test_an_eight_hour_soak_from_a_parameter_every_half_hour(tmp_path):
+    out = run(tmp_path, HEAD.replace("procedure: soaks", "procedure: soaks\nparameters: {soak: 2 h}") +
+              """      - soak: {duration: "{soak}", every: 30 min}
+        steps:
+          - measure: sled.max_tj
+            limit: {high: 95 degC}
+""", params={"soak": "8h"})
+    ms = out.measurements()
+    assert len(ms) == 16  # 0, 0:30, ..., 7:30: none at 8:00, when the soak is over
+    assert [m["coords"]["t"] for m in ms[:3]] == ["00:00:00", "00:30:00", "01:00:00"]
+    assert ms[-1]["coords"] == {"t": "07:30:00"} and ms[-1]["t"] == pytest.approx(7.5 * 3600)
+    [soak] = [s for s in out.reader.steps(out.run_id) if s["kind"] == "soak"]
+    assert soak["ended_t"] - soak["started_t"] == pytest.approx(8 * 3600)  # ends at D of run clock
