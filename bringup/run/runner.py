@@ -62,24 +62,32 @@ class Runner:
         self.ex: Execution | None = None
         self.telemetry_every = telemetry_every  # None: no periodic telemetry (benchmarks)
         self._signal_stage = [RUNNING]  # what a Ctrl-C or SIGTERM does now (`_install_signals`)
+        self._pending_abort: str | None = None  # a signal before the run's Execution existed
 
     # -- the run ----------------------------------------------------------------------------------
     def run(self) -> RunResult:
         params = {k: (str(v) if not isinstance(v, (int, float, str, bool, list, type(None))) else v)
                   for k, v in self.checked.parameters.items()}
-        run_id = self.store.begin_run(
-            procedure=self.proc.procedure, version=self.proc.version, procedure_path=self.procedure_path,
-            procedure_sha256=self.checked.sha256, dut=self.dut, station=self.checked.station.name,
-            parameters=params, meta=self.meta, clock="simulated" if self.clock.simulated else "real",
-            t=self.clock.now())
-        ex = self.ex = Execution(self.clock, self.store, run_id, self.drivers, dict(self.checked.parameters), self.dut,
-                                 reporter=self.reporter)
-        states: dict[str, str] = {pid: PhaseState.PENDING for pid in self.checked.order}
-        for i, pid in enumerate(self.checked.order):
-            self.store.phase(run_id, pid, state=PhaseState.PENDING, t=self.clock.now(), order=i)
-        ex.report("run", {"run_id": run_id, "procedure": self.proc.procedure, "dut": self.dut,
-                          "station": self.checked.station.name, "phases": list(self.checked.order)})
-        restore = self._install_signals(ex)
+        # handlers first: a signal while the run is being recorded aborts it too, once it exists
+        restore = self._install_signals()
+        try:
+            run_id = self.store.begin_run(
+                procedure=self.proc.procedure, version=self.proc.version, procedure_path=self.procedure_path,
+                procedure_sha256=self.checked.sha256, dut=self.dut, station=self.checked.station.name,
+                parameters=params, meta=self.meta, clock="simulated" if self.clock.simulated else "real",
+                t=self.clock.now())
+            ex = self.ex = Execution(self.clock, self.store, run_id, self.drivers, dict(self.checked.parameters),
+                                     self.dut, reporter=self.reporter)
+            states: dict[str, str] = {pid: PhaseState.PENDING for pid in self.checked.order}
+            for i, pid in enumerate(self.checked.order):
+                self.store.phase(run_id, pid, state=PhaseState.PENDING, t=self.clock.now(), order=i)
+            ex.report("run", {"run_id": run_id, "procedure": self.proc.procedure, "dut": self.dut,
+                              "station": self.checked.station.name, "phases": list(self.checked.order)})
+        except BaseException:  # the run could not even be recorded: nothing to make safe
+            restore()
+            raise
+        if self._pending_abort is not None:  # a signal came while the run was being set up
+            ex.request_abort(self._pending_abort)
         aborted: str | None = None
         failed_gate: str | None = None
         try:
@@ -261,7 +269,7 @@ class Runner:
         self.store.flush()
 
     # -- signals ----------------------------------------------------------------------------------
-    def _install_signals(self, ex: Execution):
+    def _install_signals(self):
         """Ctrl-C and SIGTERM ask nothing and wait for nothing: they abort to the safe state. Any
         later one is acknowledged on stderr and ignored, so that nothing cuts the safe state short
         and the run ends with the exit code it records. The acknowledgement is one os.write:
@@ -273,6 +281,11 @@ class Runner:
 
         def handler(signum: int, _frame: Any) -> None:
             name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+            ex = self.ex
+            if ex is None:  # the run is being recorded: it aborts as soon as it exists
+                if self._pending_abort is None:
+                    self._pending_abort = f"{name} received"
+                return
             if stage[0] == RUNNING and ex.abort_reason is None:
                 ex.request_abort(f"{name} received")
                 return

@@ -206,3 +206,29 @@ def test_step_timeouts_on_the_real_clock_end_the_wait_instead_of_hanging(tmp_pat
             assert 0.3 <= took < 3.0, (pid, took)
         [m] = r.measurements(1)
         assert m["verdict"] == "UNKNOWN" and "timed out" in m["message"]
+
+
+def test_a_signal_while_the_run_is_being_recorded_still_ends_it_through_the_safe_state(tmp_path):
+    """The runner's handlers are in place before the run's first record: a Ctrl-C that lands
+    between the two aborts the run (exit 3, safe state run) instead of leaving it half-begun."""
+    from bringup.check.station import load_station
+    from bringup.run import session
+
+    proc = tmp_path / "long.yaml"
+    proc.write_text(LONG.replace("8 h", "1 min"))
+    prepared = session.prepare(proc, load_station(station_with(tmp_path)), {}, None)
+    with session.open_store(tmp_path / "runs.sqlite", prepared) as db:
+        begin_run = db.begin_run
+
+        def begin_run_then_ctrl_c(**kw):
+            run_id = begin_run(**kw)
+            os.kill(os.getpid(), signal.SIGINT)  # handled at the next bytecode, inside the runner
+            return run_id
+
+        db.begin_run = begin_run_then_ctrl_c
+        result = session.run(prepared, db, dut="SN-EARLY")
+    assert result.exit_code == 3 and result.reason == "Ctrl-C received"
+    with StoreReader(tmp_path / "runs.sqlite") as r:
+        assert r.run(result.run_id)["exit_code"] == 3
+        safe = [s for s in r.steps(result.run_id) if s["path"].startswith("safe_state")]
+        assert [s["outcome"] for s in safe] == ["ok", "ok", "ok"]
