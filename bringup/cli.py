@@ -113,21 +113,30 @@ def run(procedure: str, station: str | None, params: tuple[str, ...], dut: str, 
 
     if speed is not None and speed <= 0:
         raise click.BadParameter("must be a positive multiple of wall time", param_hint="--speed")
+    from bringup.commands.exit_guard import ExitGuard
+
     overrides = session.parse_overrides(params)
     if station is not None:
         if faults or sled_file:
             raise click.UsageError("--fault and --sled apply to the embedded simulator; drop --station to use it")
         st = session.open_station(station)
-        _run(session.prepare(procedure, st, overrides, speed), store, dut, verbose, junit_file)
+        with ExitGuard(_is_process_entry()) as guard:  # the recorded exit code is the process's, whatever signals come
+            _run(session.prepare(procedure, st, overrides, speed), store, dut, verbose, guard, junit_file)
         return
     from bringup.commands.sim import embedded_lab
 
-    with embedded_lab(sled_file=sled_file, seed=seed, faults=faults, speed=speed) as lab:
+    with ExitGuard(_is_process_entry()) as guard, embedded_lab(sled_file=sled_file, seed=seed, faults=faults, speed=speed) as lab:
         # validate first: the lab starts serving only for a procedure that can run
         session.prepare(procedure, lab.station, overrides, clock=lab.clock)
         lab.start()
         prepared = session.prepare(procedure, lab.station, overrides, clock=lab.clock)
-        _run(prepared, store, dut, verbose, junit_file, meta=lab.meta(), finish=lab.ground_truth)
+        _run(prepared, store, dut, verbose, guard, junit_file, meta=lab.meta(), finish=lab.ground_truth)
+
+
+def _is_process_entry() -> bool:
+    """Whether this command is the process itself (`bringup ...`, `python -m bringup.cli`), as
+    opposed to one called inside another program (a test's CliRunner)."""
+    return click.get_current_context().find_root().command is getattr(sys.modules.get("__main__"), "main", None)
 
 
 def _is_terminal() -> bool:
@@ -136,7 +145,7 @@ def _is_terminal() -> bool:
     return Console().is_terminal
 
 
-def _run(prepared, store: str | None, dut: str, verbose: bool, junit_file: str | None = None,
+def _run(prepared, store: str | None, dut: str, verbose: bool, guard, junit_file: str | None = None,
          meta: dict | None = None, finish=None) -> None:
     from bringup.run import session
     from bringup.outputs.plainlog import PlainLog
@@ -150,10 +159,10 @@ def _run(prepared, store: str | None, dut: str, verbose: bool, junit_file: str |
 
             catcher = RunIdCatcher()
             with live_view(path, catcher.get):
-                result = session.run(prepared, db, dut=dut, reporter=catcher, meta=meta)
+                result = session.run(prepared, db, dut=dut, reporter=guard.reporting(catcher), meta=meta)
         else:
             log = PlainLog(prepared.clock, verbose=verbose)
-            result = session.run(prepared, db, dut=dut, reporter=log, meta=meta)
+            result = session.run(prepared, db, dut=dut, reporter=guard.reporting(log), meta=meta)
         if finish is not None:  # e.g. the simulator's ground truth, kept with the run it explains
             db.event(result.run_id, prepared.clock.now(), "ground_truth", "what the simulator injected",
                      data=finish(), durable=True)

@@ -6,6 +6,7 @@ guardrails each call was checked against.
 
 from __future__ import annotations
 
+import math
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -173,7 +174,7 @@ class _Compiler:
         loop = f"for {duration}, every {every}"
         try:
             d, e = binding.evaluate(step.soak.duration, self.params), binding.evaluate(step.soak.every, self.params)
-            loop += f" ({int(d / e + 1e-9) + 1} samples)" if e > 0 else ""
+            loop += f" ({max(1, math.ceil(d / e - 1e-9))} samples)" if e > 0 else ""  # at 0, E, ... < D: run/steps.py
         except (KeyError, ValueError):
             pass
         return PlanStep(sid, "soak", step.name or "soak", loc, step, loop=loop,

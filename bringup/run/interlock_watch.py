@@ -72,7 +72,7 @@ class InterlockWatch:
             if role in self.bench.lost:
                 continue
             try:
-                readings = self.bench.telemetry(role, now + max(self.telemetry_every, 1.0))
+                readings = self.bench.telemetry(role, self.clock.now() + max(self.telemetry_every, 1.0))  # its own
             except Exception:  # lost instruments too: telemetry is for people; the interlocks guard the hardware
                 continue
             for channel, (value, unit_symbol) in readings.items():

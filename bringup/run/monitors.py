@@ -144,10 +144,19 @@ def _closest(il: Interlock, value: float, now: float) -> None:
             il.closest = {"value": value, "limit": limit, "side": side, "margin": margin, "t": now}
 
 
-def _check(il: Interlock, now: float, bench: Bench, record: RunRecord) -> None:
+def read_deadline(il: Interlock, bench: Bench) -> float:
+    """This read's own deadline, from when it starts (not from the round's start): a slow read
+    earlier in the round delays this one but leaves it its whole time."""
+    return bench.clock.now() + max(il.every, 1.0)
+
+
+def _check(il: Interlock, round_start: float, bench: Bench, record: RunRecord) -> None:
+    # the read's own moment: later than the round's start when an earlier read of the round was
+    # slow, and the gap, the sample and any trip say when this read really happened
+    now = max(round_start, bench.clock.now())
     _gap(il, record, now)
     try:
-        value = float(bench.call(il.role, il.reading, il.args, now + max(il.every, 1.0)))
+        value = float(bench.call(il.role, il.reading, il.args, read_deadline(il, bench)))
     except DriverError as exc:
         value, error = math.nan, str(exc)
     else:
@@ -188,7 +197,7 @@ def _driver_says(il: Interlock, bench: Bench, now: float) -> str:
     """A tripped interlock names its cause when the driver can say it (`why_<reading>`, e.g. which
     chip and rail took the sled down), not only the value it read."""
     try:
-        text = bench.explain(il.role, il.reading, il.args, now + max(il.every, 1.0))
+        text = bench.explain(il.role, il.reading, il.args, read_deadline(il, bench))
     except DriverError as exc:
         return f" (and asking why failed: {exc})"
     return f": {text}" if text else ""

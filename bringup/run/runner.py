@@ -9,6 +9,7 @@ Exit codes: 0 pass, 1 fail (a gate failed), 2 invalid input (never reaches here)
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import traceback
@@ -28,6 +29,10 @@ from bringup.check.validate import Checked
 from bringup.core.verdict import EXIT_ABORT, EXIT_FAIL, EXIT_PASS, FAIL, PASS, UNKNOWN, worst
 
 SAFE_STEP_TIMEOUT = 10.0  # seconds for a safe-state step that declares none
+
+
+# the run's stages, as its signal handler sees them
+RUNNING, SAFE_STATE, ENDING = "running", "safe_state", "ending"
 
 
 @dataclass(frozen=True)
@@ -56,24 +61,33 @@ class Runner:
         self.procedure_path = procedure_path or checked.document.file
         self.ex: Execution | None = None
         self.telemetry_every = telemetry_every  # None: no periodic telemetry (benchmarks)
+        self._signal_stage = [RUNNING]  # what a Ctrl-C or SIGTERM does now (`_install_signals`)
+        self._pending_abort: str | None = None  # a signal before the run's Execution existed
 
     # -- the run ----------------------------------------------------------------------------------
     def run(self) -> RunResult:
         params = {k: (str(v) if not isinstance(v, (int, float, str, bool, list, type(None))) else v)
                   for k, v in self.checked.parameters.items()}
-        run_id = self.store.begin_run(
-            procedure=self.proc.procedure, version=self.proc.version, procedure_path=self.procedure_path,
-            procedure_sha256=self.checked.sha256, dut=self.dut, station=self.checked.station.name,
-            parameters=params, meta=self.meta, clock="simulated" if self.clock.simulated else "real",
-            t=self.clock.now())
-        ex = self.ex = Execution(self.clock, self.store, run_id, self.drivers, dict(self.checked.parameters), self.dut,
-                                 reporter=self.reporter)
-        states: dict[str, str] = {pid: PhaseState.PENDING for pid in self.checked.order}
-        for i, pid in enumerate(self.checked.order):
-            self.store.phase(run_id, pid, state=PhaseState.PENDING, t=self.clock.now(), order=i)
-        ex.report("run", {"run_id": run_id, "procedure": self.proc.procedure, "dut": self.dut,
-                          "station": self.checked.station.name, "phases": list(self.checked.order)})
-        restore = self._install_signals(ex)
+        # handlers first: a signal while the run is being recorded aborts it too, once it exists
+        restore = self._install_signals()
+        try:
+            run_id = self.store.begin_run(
+                procedure=self.proc.procedure, version=self.proc.version, procedure_path=self.procedure_path,
+                procedure_sha256=self.checked.sha256, dut=self.dut, station=self.checked.station.name,
+                parameters=params, meta=self.meta, clock="simulated" if self.clock.simulated else "real",
+                t=self.clock.now())
+            ex = self.ex = Execution(self.clock, self.store, run_id, self.drivers, dict(self.checked.parameters),
+                                     self.dut, reporter=self.reporter)
+            states: dict[str, str] = {pid: PhaseState.PENDING for pid in self.checked.order}
+            for i, pid in enumerate(self.checked.order):
+                self.store.phase(run_id, pid, state=PhaseState.PENDING, t=self.clock.now(), order=i)
+            ex.report("run", {"run_id": run_id, "procedure": self.proc.procedure, "dut": self.dut,
+                              "station": self.checked.station.name, "phases": list(self.checked.order)})
+        except BaseException:  # the run could not even be recorded: nothing to make safe
+            restore()
+            raise
+        if self._pending_abort is not None:  # a signal came while the run was being set up
+            ex.request_abort(self._pending_abort)
         aborted: str | None = None
         failed_gate: str | None = None
         try:
@@ -100,11 +114,16 @@ class Runner:
                     self.store.phase(run_id, pid, state=states[pid], t=self.clock.now(),
                                      verdict=UNKNOWN if st == PhaseState.RUNNING else None, reason=reason)
                     ex.report("phase", {"phase": pid, "state": states[pid], "reason": reason})
-            self._summarise_interlocks(ex)
-            self._safe_state(ex, aborted or failed_gate)
-            self._close(ex)
-            restore()
-        return self._finish(ex, states, aborted, failed_gate)
+            try:
+                self._summarise_interlocks(ex)
+                self._safe_state(ex, aborted or failed_gate)
+                self._close(ex)
+                result = self._finish(ex, states, aborted, failed_gate)
+            finally:
+                # only once the end is recorded: a signal from here on is the caller's (the CLI
+                # keeps the recorded exit code; runner signal handling: `_install_signals`)
+                restore()
+        return result
 
     def _finish(self, ex: Execution, states: dict[str, str], aborted: str | None, failed_gate: str | None) -> RunResult:
         if aborted:
@@ -213,7 +232,7 @@ class Runner:
     # -- the safe state ---------------------------------------------------------------------------
     def _safe_state(self, ex: Execution, why: str | None) -> None:
         """Always runs. Each step on its own deadline; a failing step is recorded and the next one runs."""
-        getattr(self, "_in_safe_state", [False])[0] = True  # further signals must not cut the way out short
+        self._signal_stage[0] = SAFE_STATE  # further signals must not cut the way out short
         self.clock.clear()  # an abort interrupted the clock; the safe state's own waits must work
         ex.abort_reason = None
         ex.watch.stand_down()  # already going safe: no interlock may abort the way out
@@ -246,31 +265,53 @@ class Runner:
                 ex.event("safe_state", f"safe state step {i + 1} failed: {message}; continuing", severity="error",
                          durable=True)
         ex.abort_reason = None
+        self._signal_stage[0] = ENDING
         self.store.flush()
 
     # -- signals ----------------------------------------------------------------------------------
-    def _install_signals(self, ex: Execution):
-        """Ctrl-C and SIGTERM ask nothing and wait for nothing: they abort to the safe state."""
+    def _install_signals(self):
+        """Ctrl-C and SIGTERM ask nothing and wait for nothing: they abort to the safe state. Any
+        later one is acknowledged on stderr and ignored, so that nothing cuts the safe state short
+        and the run ends with the exit code it records. The acknowledgement is one os.write:
+        a handler may run in the middle of a print, where a buffered write would raise."""
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
         previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-        in_safe_state = [False]
+        stage = self._signal_stage
 
         def handler(signum: int, _frame: Any) -> None:
-            name = signal.Signals(signum).name
-            if ex.abort_reason is None and not in_safe_state[0]:
-                ex.request_abort(f"{'Ctrl-C' if signum == signal.SIGINT else name} received")
+            name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+            ex = self.ex
+            if ex is None:  # the run is being recorded: it aborts as soon as it exists
+                if self._pending_abort is None:
+                    self._pending_abort = f"{name} received"
+                return
+            if stage[0] == RUNNING and ex.abort_reason is None:
+                ex.request_abort(f"{name} received")
+                return
+            if stage[0] == RUNNING:
+                said = f"{name}: aborting to the safe state already; ignoring it"
+            elif stage[0] == SAFE_STATE:
+                said = f"{name}: safe state in progress; ignoring the second interrupt until it ends"
             else:
-                ex.report("message", {"message": f"{name}: the safe state is running and will finish first"})
+                said = f"{name}: the safe state is done and the run is ending; ignoring it"
+            _say(said)
 
         for s in previous:
             signal.signal(s, handler)
-        self._in_safe_state = in_safe_state
 
         def restore() -> None:
             for s, h in previous.items():
                 signal.signal(s, h)
         return restore
+
+
+def _say(text: str) -> None:
+    """One line on stderr from a signal handler (unbuffered: see `_install_signals`)."""
+    try:
+        os.write(2, (text + "\n").encode())
+    except OSError:  # no stderr: the record still says how the run ended
+        pass
 
 
 __all__ = ["Runner", "RunResult", "DEFAULT_STEP_TIMEOUT"]

@@ -264,14 +264,22 @@ def _soak(ex: Execution, node: PlanStep, frame: Frame, deadline: float | None, a
         raise StepFailed(FAIL, "soak interval must be positive")
     start = ex.clock.now()
     label = step.name or "soak"
-    samples = int(math.floor(duration / every + 1e-9)) + 1
+    # samples at 0, E, 2E, ... strictly before D (docs/procedures.md): the soak ends at D, and a
+    # sample at D would be taken after the soak is over
+    samples = max(1, int(math.ceil(duration / every - 1e-9)))
     step_event(ex, node.id, None, "soak",
                f"{frame.path}: soak for {duration:g} s, sampling every {every:g} s ({samples} samples)",
                data={"duration": duration, "every": every, "samples": samples})
     for k in range(samples):
         elapsed = ex.clock.now() - start
+        if k and elapsed >= duration:  # the samples' own steps ran past the soak's end
+            step_event(ex, node.id, None, "soak", f"{frame.path}: soak over after {k} of {samples} samples: "
+                       f"its steps took longer than its interval", severity="warning",
+                       data={"taken": k, "samples": samples})
+            break
+        # stamped with when it was taken: late if the previous sample's steps overran its interval
         scope = {**frame.scope, "t": Quantity(elapsed, unit("s"))}
-        coords = {**frame.coords, "t": _hms(k * every)}
+        coords = {**frame.coords, "t": _hms(elapsed)}
         ex.report("progress", {"path": frame.path, "done": elapsed, "total": duration})
         run_steps(ex, node.steps, Frame(frame.phase, frame.path, scope, coords, deadline, frame.verdicts,
                                         phase_attempt=frame.phase_attempt))

@@ -125,7 +125,7 @@ def test_a_passing_procedure_is_one_test_per_step_grouped_by_phase(pytester):
     reader = StoreReader(pytester.path / "runs.sqlite")
     run = reader.run(reader.latest_run_id())
     assert (run["procedure"], run["state"], run["dut"]) == ("bringup", "passed", "unknown")
-    assert len(reader.measurements(run["id"])) == 1 + 1 + 4 + 4
+    assert len(reader.measurements(run["id"])) == 1 + 1 + 4 + 3  # the soak: at 0, 1, 2 min of 3
     result.stdout.fnmatch_lines([f"procedures/bringup.yaml: run {run['id']} passed, verdict PASS; `bringup report*"])
 
 
@@ -170,10 +170,10 @@ def test_a_loop_item_carries_every_measurement_of_the_loop(pytester):
     run_pytest(pytester, "procedures", "--bringup-station", str(station), "--junitxml", "report.xml")
     cases = {c.get("name"): c for c in ET.parse(pytester.path / "report.xml").iter("testcase")}
     props = {p.get("name"): p.get("value") for p in cases["soak"].iter("property")}
-    # a 3-minute soak every minute: t = 0, 1, 2, 3 min, each its own unique name
+    # a 3-minute soak every minute: t = 0, 1, 2 min (none at 3, when it is over), each its own unique name
     assert [k for k in props if k.endswith(".verdict")] == [
-        f"sled.max_tj[t=00:0{i}:00].verdict" for i in range(4)]
-    assert all(props[f"sled.max_tj[t=00:0{i}:00].unit"] == "degC" for i in range(4))
+        f"sled.max_tj[t=00:0{i}:00].verdict" for i in range(3)]
+    assert all(props[f"sled.max_tj[t=00:0{i}:00].unit"] == "degC" for i in range(3))
     assert props["sled.max_tj[t=00:00:00].high"] == "95.0"
     ber = {p.get("name"): p.get("value") for p in cases["for_each[port]"].iter("property")}
     assert ber["sled.prbs_ber(port=3, pattern=PRBS31, confidence=95)[port=3].value"] == "1e-15"
@@ -352,7 +352,7 @@ def test_parameters_and_dut_reach_the_run(pytester):
     reader = StoreReader(pytester.path / "runs.sqlite")
     run = reader.run(reader.latest_run_id())
     assert run["dut"] == "SN-42" and run["parameters"]["vdd_core"] == "0.8 V"
-    assert [m["coords"]["t"] for m in reader.measurements(run["id"]) if m["path"] == "soak"] == ["00:00:00", "00:01:00"]
+    assert [m["coords"]["t"] for m in reader.measurements(run["id"]) if m["path"] == "soak"] == ["00:00:00"]  # 1 min every 1 min
 
 
 def test_selecting_items_chooses_what_is_reported_not_what_runs(pytester):

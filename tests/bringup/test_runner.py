@@ -280,22 +280,6 @@ phases:
     assert "not true within 30 s" in msg["message"]
 
 
-def test_soak_samples_on_simulated_time_with_time_coordinates(tmp_path):
-    o = run(tmp_path, HEAD + """
-phases:
-  - id: soak
-    steps:
-      - soak: {duration: "{soak}", every: 30 min}
-        steps:
-          - measure: sled.max_tj
-            limit: {high: 95 degC}
-""", params={"soak": "8h"})
-    ms = o.measurements()
-    assert len(ms) == 17  # 0, 0:30, ..., 8:00
-    assert ms[-1]["coords"] == {"t": "08:00:00"} and ms[-1]["t"] == pytest.approx(8 * 3600)
-    assert o.drivers["sled"].clock.now() == pytest.approx(8 * 3600)
-
-
 def test_sweep_records_each_points_coordinates(tmp_path):
     o = run(tmp_path, HEAD + """
 phases:

@@ -164,7 +164,7 @@ def test_a_finished_run_shows_its_final_state_and_summary(tmp_path):
     assert snap.returncode == 0, err
     first = out.splitlines()[0].rstrip()
     assert first.endswith("PASSED") and "watched-night v2" in first
-    assert ("run PASSED (exit 0) after 0:11:00: 3/3 phases passed; measurements: 61 pass, 0 fail, 0 unknown"
+    assert ("run PASSED (exit 0) after 0:11:00: 3/3 phases passed; measurements: 60 pass, 0 fail, 0 unknown"
             in out)
     assert "✓ soak" in out and "passed   PASS     0:10:00" in out
     assert "ETA" not in out  # nothing is under way
@@ -173,7 +173,7 @@ def test_a_finished_run_shows_its_final_state_and_summary(tmp_path):
     out, err = plain.communicate(timeout=60)
     assert plain.returncode == 0, err
     assert out.splitlines()[-1] == ("[00:11:00.000] run PASSED (exit 0) after 0:11:00: 3/3 phases passed; "
-                                    "measurements: 61 pass, 0 fail, 0 unknown")
+                                    "measurements: 60 pass, 0 fail, 0 unknown")
 
 
 def test_watching_a_run_that_does_not_exist_says_so_and_exits_2(tmp_path):
