@@ -16,7 +16,7 @@ import pytest
 
 from bringup.drivers.base import InstrumentUnreachable, StepTimeout, reading
 from bringup.drivers.fake import FakePowerSupply, FakeSled
-from engine_helpers import run
+from engine_helpers import publish_driver, run
 
 
 class SlowConsoleSled(FakeSled):
@@ -54,9 +54,20 @@ STATION = """
 station: deadlines
 clock: simulated
 roles:
-  psu: {driver: "test_interlock_deadlines:DeadlineSupply"}
-  sled: {driver: "test_interlock_deadlines:SlowConsoleSled"}
+  psu: {driver: test.deadline_supply}
+  sled: {driver: test.slow_console_sled}
 """
+
+
+@pytest.fixture(autouse=True)
+def _test_drivers_installed(tmp_path_factory, monkeypatch):
+    """The two test drivers below, published as an installed package would (stations name drivers;
+    they never import a module)."""
+    site = tmp_path_factory.mktemp("site")
+    publish_driver(site, "test.deadline_supply", "test_interlock_deadlines:DeadlineSupply")
+    publish_driver(site, "test.slow_console_sled", "test_interlock_deadlines:SlowConsoleSled")
+    monkeypatch.syspath_prepend(str(site))
+
 
 PROC = """
 procedure: deadlines
