@@ -73,6 +73,8 @@ class CoolingLoop:
             raise ValueError("an air-cooled sled has fans, not a loop flow: use set_fans(duty)")
         if total_flow < 0:
             raise ValueError(f"flow must be >= 0 L/min, got {total_flow}")
+        if float(total_flow) == self.total_flow:
+            return  # the lab sets it before every request: the flows follow from it alone (and the pump)
         self.total_flow = float(total_flow)
         self._recompute()
 
