@@ -239,7 +239,14 @@ class Sled(SledLinks):
     def sensors(self, chip: int) -> dict[str, Any]:
         """One chip's sensors as plain values (a stuck or failed sensor reads as it would)."""
         (c,) = self._chips(chip)
+        return self._sensor_values(self.snapshot(), c)
+
+    def sensors_of(self, chips: list[int]) -> list[dict[str, Any]]:
+        """`sensors(c)` for each chip in `chips`, from one snapshot (the same instant for all)."""
         snap = self.snapshot()
+        return [self._sensor_values(snap, c) for chip in chips for c in self._chips(chip)]
+
+    def _sensor_values(self, snap: dict[str, np.ndarray], c: int) -> dict[str, Any]:
         e = self.engine
         core = e.core
         return {
