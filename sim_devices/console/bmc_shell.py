@@ -253,8 +253,8 @@ class BmcShell(LinkCommands):
     # -- chip state -------------------------------------------------------------------------------
     def _sensors(self, args: list[str]) -> list[str]:
         lines = []
-        for c in self._chips(args):
-            s = self.sled.sensors(c)
+        chips = self._chips(args)
+        for c, s in zip(chips, self.sled.sensors_of(chips)):  # one snapshot: every chip at one instant
             lines.append(record(chip=c, tj_c=s["tj_c"], hbm_c=s["hbm_c"], power_w=s["power_w"], freq_hz=s["freq_hz"],
                                 vdd_core_v=s["vdd_core_v"], idd_core_a=s["idd_core_a"],
                                 throttle=f"0x{s['throttle_reasons']:02X}", sram_ce=s["sram_ce"], sram_ue=s["sram_ue"],

@@ -49,6 +49,7 @@ class Engine:
         self.rng_tests = np.random.default_rng(s_tests)
         self.rng_faults = np.random.default_rng(s_faults)
         self.t = float(t0)
+        self.moves = 0  # steps taken and due events run: the state has moved on when this changes
         self.events: list[tuple[float, str, str]] = []
         self.agenda = Agenda()
         self.bank = RailBank(cfg.rails, n)
@@ -158,6 +159,7 @@ class Engine:
         period = self.cfg.limits.control_period_s
         while True:
             if self.agenda.run_due(self.t):
+                self.moves += 1
                 self.invalidate()
                 self.evaluate()
                 self.check_watchers()
@@ -167,6 +169,7 @@ class Engine:
             if self.brake_any or self.throttle.watching(self.tj_max):
                 dt = min(dt, period)
             t_next = min(t_target, self.agenda.next_time(), self.t + dt)
+            self.moves += 1
             self._step(t_next)
 
     def _step(self, t_next: float) -> None:

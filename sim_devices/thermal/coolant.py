@@ -53,10 +53,15 @@ class CoolingLoop:
                         w[k, j] = spill   # fan j's air spills onto heatsink k
             # what a fan does not spill onto a neighbour stays on its own heatsink
             np.fill_diagonal(w, 1.0 - w.sum(axis=0))
-            self.flows = w @ cfm
+            flows = w @ cfm
         else:
             actual = self.total_flow * self.pump_factor
-            self.flows = np.full(self.n, actual if self.series else actual / self.n)
+            flows = np.full(self.n, actual if self.series else actual / self.n)
+        # the lab sets the CDU's flow before every request: the same flows again are no change,
+        # or the thermal network's cached Ad/Bd (keyed on `version`) would miss on every step
+        if np.array_equal(flows, self.flows):
+            return
+        self.flows = flows
         self.version += 1
 
     def set_inlet(self, inlet_c: float) -> None:
@@ -68,6 +73,8 @@ class CoolingLoop:
             raise ValueError("an air-cooled sled has fans, not a loop flow: use set_fans(duty)")
         if total_flow < 0:
             raise ValueError(f"flow must be >= 0 L/min, got {total_flow}")
+        if float(total_flow) == self.total_flow:
+            return  # the lab sets it before every request: the flows follow from it alone (and the pump)
         self.total_flow = float(total_flow)
         self._recompute()
 

@@ -93,3 +93,34 @@ def test_stopped_loop_still_conducts_but_carries_nothing_away():
     caps = np.array([1.2, 40.0, 115.0, 200.0, 10.0])
     assert ((x - 30.0) * caps).sum() == pytest.approx(10_000.0, rel=1e-9)
     assert net.node(FLUID, x)[0] > 30.0
+
+
+def test_the_same_flow_set_again_keeps_the_cached_step():
+    # the lab sets the CDU's flow before every console request; a step of the same length at the
+    # same flow must reuse its matrices (an expm per step made the night three times slower),
+    # while a real change of flow must not reuse them
+    from bringup.core.clock import SimClock
+    from bringup.sim_devices.sled.sled import Sled
+
+    clock = SimClock()
+    sled = Sled(SledConfig(n_chips=2), clock, seed=1)
+    misses = 0
+    discrete = sled.engine.thermal.discrete
+
+    def counting(dt, flows, version):
+        nonlocal misses
+        before = len(sled.engine.thermal._cache)
+        out = discrete(dt, flows, version)
+        misses += len(sled.engine.thermal._cache) != before
+        return out
+
+    sled.engine.thermal.discrete = counting
+    for _ in range(20):
+        sled.set_coolant(30.0, 8.0)
+        clock.advance(0.5)
+        sled.sync()
+    assert misses == 1
+    sled.set_coolant(30.0, 6.0)
+    clock.advance(0.5)
+    sled.sync()
+    assert misses == 2
