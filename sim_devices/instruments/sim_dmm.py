@@ -1,11 +1,12 @@
 """A simulated Keysight 34461A 6½-digit multimeter, answering its documented SCPI command set.
 
-Command set (Keysight Truevolt 34460A/34461A Operating and Service Guide): `MEASure:<function>?
-[range|AUTO|MIN|MAX|DEF[, resolution]]` for VOLTage[:DC], CURRent[:DC], RESistance and
-FRESistance; the same through `CONFigure:<function>` + `READ?` or `INITiate` + `FETCh?`;
-`CONFigure?`; `[SENSe:]FUNCtion "VOLT"`; per-function `[SENSe:]<function>:RANGe`,
-`:RANGe:AUTO`, `:NPLCycles`; `[SENSe:]CURRent:TERMinals 3|10`; `SAMPle:COUNt`;
-`TRIGger:SOURce IMMediate|BUS|EXTernal` with `*TRG`; `DISPlay:TEXT`.
+Command set (Keysight Truevolt Series 34460A/34461A/34465A/34470A Operating and Service Guide,
+chapter "SCPI Programming Reference"): `MEASure:<function>? [range|AUTO|MIN|MAX|DEF[,
+resolution]]` for VOLTage[:DC], VOLTage:AC, CURRent[:DC], CURRent:AC, RESistance and FRESistance;
+the same through `CONFigure:<function>` + `READ?` or `INITiate` + `FETCh?`; `CONFigure?`;
+`[SENSe:]FUNCtion`; per function `[SENSe:]<function>:RANGe`, `:RANGe:AUTO`, and for the DC
+functions `:RESolution`, `:NPLCycles`, `:ZERO:AUTO`; `[SENSe:]CURRent:TERMinals 3|10`. The
+TRIGger, SAMPle, DISPlay and SYSTem subsystems, `ABORt` and `*OPT?` are in sim_dmm_subsystems.
 
 A reading is what the signal source returns (`sources`: function -> callable, so the lab can wire
 the meter to a rail or to the supply's output) plus noise that shrinks with integration time.
@@ -24,9 +25,13 @@ from typing import Any, Callable
 
 from bringup.sim_devices.instruments.scpi_instrument import ScpiInstrument, need
 from bringup.sim_devices.instruments.scpi_parser import Arg, CommandTree, ScpiError, fmt
+from bringup.sim_devices.instruments.sim_dmm_subsystems import MEMORY, TriggerSystem, subsystem_commands
 
 OVERLOAD = 9.9e37
 NPLC_CHOICES = (0.02, 0.2, 1.0, 10.0, 100.0)
+# resolution as a fraction of range at each integration time (34461A data sheet, "Resolution":
+# 0.02 PLC gives 100 ppm of range ... 100 PLC 0.3 ppm); RESolution picks the NPLC from this
+RESOLUTION = dict(zip(NPLC_CHOICES, (100e-6, 10e-6, 3e-6, 1e-6, 0.3e-6)))
 
 
 @dataclass
@@ -36,13 +41,19 @@ class Function:
     name: str  # as CONF? and FUNC? say it
     unit: str  # SCPI unit suffix
     ranges: tuple[float, ...]
+    default_range: float
+    dc: bool = True  # AC functions have a bandwidth instead of NPLC, resolution and autozero
     range: float = 0.0
     auto: bool = True
     nplc: float = 10.0
-    default_range: float = 0.0
+    zero_auto: bool = True
 
     def reset(self) -> None:
-        self.range, self.auto, self.nplc = self.default_range, True, 10.0
+        self.range, self.auto, self.nplc, self.zero_auto = self.default_range, True, 10.0, True
+
+    @property
+    def resolution(self) -> float:
+        return RESOLUTION[self.nplc] * self.range
 
     def fit(self, value: float) -> float:
         """The smallest range that holds |value|; -222 if none does."""
@@ -52,43 +63,72 @@ class Function:
                 return r
         raise ScpiError(-222, f"{value:g} {self.unit} is beyond the largest range ({ranges[-1]:g} {self.unit})")
 
+    def nplc_for(self, resolution: float) -> float:
+        """The fastest integration time that resolves `resolution` on the present range (-222 if none)."""
+        for n in NPLC_CHOICES:
+            if RESOLUTION[n] * self.range <= resolution * (1 + 1e-6):
+                return n
+        raise ScpiError(-222, f"resolution {resolution:g} {self.unit} is finer than the "
+                              f"{self.range:g} {self.unit} range gives ({RESOLUTION[100.0] * self.range:g})")
+
 
 def _functions() -> dict[str, Function]:
+    amps = (1e-4, 1e-3, 1e-2, 0.1, 1.0, 3.0, 10.0)
+    ohms = (1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8)
     return {
-        "VOLT": Function("VOLT", "V", (0.1, 1.0, 10.0, 100.0, 1000.0), default_range=10.0),
-        "CURR": Function("CURR", "A", (1e-4, 1e-3, 1e-2, 0.1, 1.0, 3.0, 10.0), default_range=1.0),
-        "RES": Function("RES", "OHM", (1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8), default_range=1e3),
-        "FRES": Function("FRES", "OHM", (1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8), default_range=1e3),
+        "VOLT": Function("VOLT", "V", (0.1, 1.0, 10.0, 100.0, 1000.0), 10.0),
+        "VOLT:AC": Function("VOLT:AC", "V", (0.1, 1.0, 10.0, 100.0, 750.0), 10.0, dc=False),
+        "CURR": Function("CURR", "A", amps, 1.0),
+        "CURR:AC": Function("CURR:AC", "A", amps, 1.0, dc=False),
+        "RES": Function("RES", "OHM", ohms, 1e3),
+        "FRES": Function("FRES", "OHM", ohms, 1e3),
     }
 
 
+def function_name(text: str) -> str:
+    """`"VOLTage:DC"`, `"volt"`, `"CURR:AC"` ... as the function's key (FUNC? says it so)."""
+    words = {"VOLTAGE": "VOLT", "CURRENT": "CURR", "RESISTANCE": "RES", "FRESISTANCE": "FRES"}
+    parts = [words.get(p, p) for p in text.strip().upper().split(":")]
+    if parts[-1] == "DC":
+        parts.pop()
+    return ":".join(parts)
+
+
 class SimK34461A(ScpiInstrument):
-    """DC volts, DC amps and resistance from callables, with ranges, autorange, NPLC and triggering."""
+    """DC and AC volts and amps and resistance from callables, with the meter's range, integration,
+    trigger and sample settings."""
 
     model = "34461A"
     firmware = "A.03.01-02.40-03.01-00.52-04-01"
 
     def __init__(self, clock: Any, *, sources: dict[str, Callable[[], float]] | None = None,
-                 serial: str = "MY57200000", noise: bool = True, seed: int = 0) -> None:
+                 serial: str = "MY57200000", noise: bool = True, seed: int = 0, line_frequency: int = 50,
+                 options: tuple[str, ...] = ()) -> None:
         self.sources: dict[str, Callable[[], float]] = {"VOLT": lambda: 0.0, "CURR": lambda: 0.0,
                                                         "RES": lambda: math.inf, **(sources or {})}
         self.sources.setdefault("FRES", self.sources["RES"])
+        self.sources.setdefault("VOLT:AC", lambda: 0.0)
+        self.sources.setdefault("CURR:AC", lambda: 0.0)
         self.noise = noise
+        self.line_frequency = line_frequency  # the mains the meter is plugged into: 50 or 60 Hz
+        self.options = options  # *OPT?: none fitted by default (the 34461A's SEC is an option)
         self._rng = random.Random(seed)
         self.lock = threading.RLock()
         self.functions = _functions()
         self.text = ""
+        self.trig = TriggerSystem()
         super().__init__(clock, serial)
 
     def reset(self) -> None:
+        """*RST, as the guide's "Factory Reset State" table: DC volts, autorange, 10 PLC, autozero
+        on, one sample per trigger, one immediate trigger with automatic delay, display on."""
         for f in self.functions.values():
             f.reset()
         self.function = "VOLT"
         self.terminals = 3
-        self.sample_count = 1
-        self.trigger_source = "IMMEDIATE"
+        self.trig.reset()
         self.readings: list[float] = []
-        self.waiting = False  # initiated, waiting for a bus trigger
+        self.display_on = True
         self.text = ""
 
     def handle(self, line: str) -> str | None:
@@ -111,14 +151,24 @@ class SimK34461A(ScpiInstrument):
         ranges = self._ranges(f)
         return next((r for r in ranges if abs(value) <= 1.2 * r), ranges[-1])
 
-    def _take(self) -> None:
-        self.readings = [self.read_once(self.function) for _ in range(self.sample_count)]
-        self.waiting = False
+    def take(self, triggers: int = 1) -> None:
+        """The readings of `triggers` triggers, into reading memory (the newest MEMORY kept, as the
+        real meter overwrites the oldest when it is full)."""
+        n = min(self.trig.sample_count * triggers, MEMORY)
+        self.readings.extend(self.read_once(self.function) for _ in range(n))
+        del self.readings[:-MEMORY]
 
     def trigger(self) -> None:
-        if self.waiting and self.trigger_source == "BUS":
-            self._take()
+        if self.trig.waiting and self.trig.source == "BUS":
+            self.take()
+            self.trig.pending -= 1
+            self.trig.waiting = self.trig.pending > 0
         # a *TRG while not waiting for one is ignored, as on the real meter
+
+    def fetch(self) -> str:
+        if not self.readings:
+            raise ScpiError(-230, "no reading: send INIT or READ? first")
+        return ",".join(fmt(r) for r in self.readings)
 
     # -- the command set ------------------------------------------------------------------------------
     def _configure(self, name: str, a: tuple[Arg, ...]) -> None:
@@ -134,14 +184,19 @@ class SimK34461A(ScpiInstrument):
                 f.auto = False
         else:
             f.auto = True
-        if len(a) > 1:
-            a[1].number(f.unit, special={"MIN": 0.0, "MAX": 1.0, "DEF": 0.0})  # resolution: accepted, not modelled
+        if len(a) > 1 and f.dc:
+            self._set_resolution(f, a[1])
         self.function = name
-        self.sample_count, self.trigger_source, self.waiting = 1, "IMMEDIATE", False
+        self.trig.configure()  # CONF and MEAS preset the trigger and sample settings
+
+    def _set_resolution(self, f: Function, arg: Arg) -> None:
+        special = {"MIN": RESOLUTION[100.0] * f.range, "MAX": RESOLUTION[0.02] * f.range,
+                   "DEF": RESOLUTION[10.0] * f.range}
+        f.nplc = f.nplc_for(arg.number(f.unit, special=special))
 
     def _ranges(self, f: Function) -> tuple[float, ...]:
         """The ranges usable now: the 10 A range only on the 10 A terminals, and only it there."""
-        if f.name == "CURR":
+        if f.name.startswith("CURR"):
             return (10.0,) if self.terminals == 10 else f.ranges[:-1]
         return f.ranges
 
@@ -151,102 +206,61 @@ class SimK34461A(ScpiInstrument):
             raise ScpiError(-221, f"the {r:g} A range needs the {'10' if r > 3 else '3'} A terminals (CURR:TERM)")
         return r
 
-    def _fetch(self, a: tuple[Arg, ...], s: tuple[int, ...]) -> str:
-        need(a, 0)
-        if not self.readings:
-            raise ScpiError(-230, "no reading: send INIT or READ? first")
-        return ",".join(fmt(r) for r in self.readings)
-
     def commands(self, t: CommandTree) -> None:
-        for name, pattern in (("VOLT", "VOLTage[:DC]"), ("CURR", "CURRent[:DC]"), ("RES", "RESistance"),
-                              ("FRES", "FRESistance")):
+        for name, pattern in (("VOLT", "VOLTage[:DC]"), ("VOLT:AC", "VOLTage:AC"), ("CURR", "CURRent[:DC]"),
+                              ("CURR:AC", "CURRent:AC"), ("RES", "RESistance"), ("FRES", "FRESistance")):
             self._function_commands(t, name, pattern)
 
         def conf_q(a: tuple[Arg, ...], s: tuple[int, ...]) -> str:
             need(a, 0)
             f = self.functions[self.function]
-            rng = f.range if not f.auto else f.default_range
-            return f'"{f.name} {fmt(rng)},{fmt(rng * 3e-7 * math.sqrt(10.0 / f.nplc))}"'
+            res = f.resolution if f.dc else f.range * 1e-6
+            return f'"{f.name} {fmt(f.range)},{fmt(res)}"'
         t.add("CONFigure", query=conf_q)
 
         def function(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
-            text = need(a, 1)[0].string().upper().replace(":DC", "")
-            long = {"VOLTAGE": "VOLT", "CURRENT": "CURR", "RESISTANCE": "RES", "FRESISTANCE": "FRES"}
-            name = long.get(text, text)
+            name = function_name(need(a, 1)[0].string())
             if name not in self.functions:
                 raise ScpiError(-224, f"function {a[0].text} is not simulated")
             self.function = name
         t.add("[SENSe]:FUNCtion[:ON]", write=function,
               query=lambda a, s: (need(a, 0), f'"{self.functions[self.function].name}"')[1])
 
-        def init(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
-            need(a, 0)
-            if self.trigger_source == "BUS":
-                self.waiting, self.readings = True, []
-            else:
-                self._take()
-        t.add("INITiate[:IMMediate]", write=init)
-        t.add("FETCh", query=self._fetch)
-
-        def read(a: tuple[Arg, ...], s: tuple[int, ...]) -> str:
-            need(a, 0)
-            if self.trigger_source == "BUS":
-                raise ScpiError(-213, "READ? with TRIG:SOUR BUS waits for a *TRG that cannot come; use INIT")
-            self._take()
-            return self._fetch(a, s)
-        t.add("READ", query=read)
-
-        def samples(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
-            n = need(a, 1)[0].number(special={"MIN": 1, "MAX": 10000, "DEF": 1})
-            if not (1 <= n <= 10000) or n != int(n):
-                raise ScpiError(-222, f"sample count {a[0].text} outside 1..10000")
-            self.sample_count = int(n)
-        t.add("SAMPle:COUNt", write=samples, query=lambda a, s: (need(a, 0), f"{self.sample_count:+d}")[1])
-
-        def trig_source(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
-            self.trigger_source = need(a, 1)[0].choice("IMMediate", "BUS", "EXTernal")
-        t.add("TRIGger[:SEQuence]:SOURce", write=trig_source,
-              query=lambda a, s: (need(a, 0), self.trigger_source[:3] if self.trigger_source != "BUS" else "BUS")[1])
-
         def terminals(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
             n = need(a, 1)[0].number(special={"MIN": 3, "MAX": 10, "DEF": 3})
             if n not in (3, 10):
                 raise ScpiError(-224, f"terminals are 3 or 10, not {a[0].text}")
             self.terminals = int(n)
-            f = self.functions["CURR"]
-            f.range = 10.0 if n == 10 else min(f.range, 3.0) if f.range else f.default_range
+            for f in (self.functions["CURR"], self.functions["CURR:AC"]):
+                f.range = 10.0 if n == 10 else min(f.range, 3.0) if f.range else f.default_range
         t.add("[SENSe]:CURRent[:DC]:TERMinals", write=terminals,
               query=lambda a, s: (need(a, 0), f"{self.terminals:+d}")[1])
-
-        def text(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
-            self.text = need(a, 1)[0].string()
-
-        def text_clear(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
-            need(a, 0)
-            self.text = ""
-        t.add("DISPlay[:WINDow]:TEXT[:DATA]", write=text, query=lambda a, s: (need(a, 0), f'"{self.text}"')[1])
-        t.add("DISPlay[:WINDow]:TEXT:CLEar", write=text_clear)
-        t.add("SYSTem:BEEPer[:IMMediate]", write=lambda a, s: None)
+        subsystem_commands(self, t)
 
     def _function_commands(self, t: CommandTree, name: str, pattern: str) -> None:
         f = self.functions[name]
 
+        def limits(a: tuple[Arg, ...], table: dict[str, float], now: float) -> str:
+            """A query's reply: the setting now, or with MIN|MAX|DEF what that word would set."""
+            need(a, 0, 1)
+            return fmt(a[0].number(f.unit, special=table) if a else now)
+
         def measure(a: tuple[Arg, ...], s: tuple[int, ...]) -> str:
             self._configure(name, a)
-            self._take()
-            return self._fetch((), s)
+            self.readings = []
+            self.take()
+            return self.fetch()
 
         def configure(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
             self._configure(name, a)
 
-        def range_(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
+        def range_table() -> dict[str, float]:
             ranges = self._ranges(f)
-            value = need(a, 1)[0].number(f.unit, special={"MIN": ranges[0], "MAX": ranges[-1], "DEF": f.default_range})
-            f.range, f.auto = self._select_range(f, value), False
+            return {"MIN": ranges[0], "MAX": ranges[-1], "DEF": f.default_range}
 
-        def range_q(a: tuple[Arg, ...], s: tuple[int, ...]) -> str:
-            need(a, 0)
-            return fmt(f.range)
+        def range_(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
+            value = need(a, 1)[0].number(f.unit, special=range_table())
+            f.range, f.auto = self._select_range(f, value), False
 
         def auto(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
             arg = need(a, 1)[0]
@@ -254,6 +268,15 @@ class SimK34461A(ScpiInstrument):
                 f.range, f.auto = self._autorange(f, float(self.sources[name]())), False
             else:
                 f.auto = arg.boolean()
+
+        t.add(f"MEASure:{pattern}", query=measure)
+        t.add(f"CONFigure:{pattern}", write=configure)
+        t.add(f"[SENSe]:{pattern}:RANGe[:UPPer]", write=range_,
+              query=lambda a, s: limits(a, range_table(), f.range))
+        t.add(f"[SENSe]:{pattern}:RANGe:AUTO", write=auto,
+              query=lambda a, s: (need(a, 0), "1" if f.auto else "0")[1])
+        if not f.dc:
+            return
 
         def nplc(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
             v = need(a, 1)[0].number(special={"MIN": NPLC_CHOICES[0], "MAX": NPLC_CHOICES[-1], "DEF": 10.0})
@@ -263,9 +286,19 @@ class SimK34461A(ScpiInstrument):
                 raise ScpiError(-222, f"NPLC {a[0].text} outside 0.02..100")
             f.nplc = choice
 
-        t.add(f"MEASure:{pattern}", query=measure)
-        t.add(f"CONFigure:{pattern}", write=configure)
-        t.add(f"[SENSe]:{pattern}:RANGe[:UPPer]", write=range_, query=range_q)
-        t.add(f"[SENSe]:{pattern}:RANGe:AUTO", write=auto,
-              query=lambda a, s: (need(a, 0), "1" if f.auto else "0")[1])
-        t.add(f"[SENSe]:{pattern}:NPLCycles", write=nplc, query=lambda a, s: (need(a, 0), fmt(f.nplc))[1])
+        def resolution_q(a: tuple[Arg, ...], s: tuple[int, ...]) -> str:
+            return limits(a, {"MIN": RESOLUTION[100.0] * f.range, "MAX": RESOLUTION[0.02] * f.range,
+                              "DEF": RESOLUTION[10.0] * f.range}, f.resolution)
+
+        def zero(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
+            arg = need(a, 1)[0]
+            # ONCE takes one zero reading and leaves autozero off (the guide's ZERO:AUTO ONCE)
+            f.zero_auto = False if arg.kind == "char" and arg.value == "ONCE" else arg.boolean()
+
+        t.add(f"[SENSe]:{pattern}:NPLCycles", write=nplc, query=lambda a, s: limits(
+            a, {"MIN": NPLC_CHOICES[0], "MAX": NPLC_CHOICES[-1], "DEF": 10.0}, f.nplc))
+        t.add(f"[SENSe]:{pattern}:RESolution", write=lambda a, s: self._set_resolution(f, need(a, 1)[0]),
+              query=resolution_q)
+        if name != "FRES":  # 4-wire ohms cancels the offset itself: the guide lists no FRES:ZERO:AUTO
+            t.add(f"[SENSe]:{pattern}:ZERO:AUTO", write=zero,
+                  query=lambda a, s: (need(a, 0), "1" if f.zero_auto else "0")[1])
