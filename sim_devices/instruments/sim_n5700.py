@@ -5,7 +5,7 @@ lists, as the real single-output supply: `[SOUR:]VOLT`, `[SOUR:]CURR` with MIN/M
 `[SOUR:]VOLT:PROT[:LEV]` (OVP) with MIN/MAX; `[SOUR:]CURR:PROT:STAT` (over-current protection:
 the output trips off when it goes into current limit); `OUTP[:STAT]`, `OUTP:PROT:CLE`;
 `MEAS[:SCAL]:VOLT[:DC]?`, `MEAS[:SCAL]:CURR[:DC]?`; `STAT:QUES:COND?` (bit 0 over-voltage,
-bit 1 over-current) and the common commands.
+bit 1 over-current), `*OPT?` (0: no options) and the common commands.
 
 The rule the real supply enforces and a driver must respect: the OVP stays at least 5 % above the
 programmed voltage. A `VOLT` above OVP/1.05, or a `VOLT:PROT` below 1.05 x the programmed
@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from bringup.sim_devices.instruments.scpi_instrument import need
 from bringup.sim_devices.instruments.scpi_parser import Arg, CommandTree, ScpiError, fmt
-from bringup.sim_devices.instruments.sim_psu import Load, Output, Rating, SimE36312A, resistive
+from bringup.sim_devices.instruments.sim_psu import Load, Output, Rating, SimE36312A, options_query, resistive
 
 OVP_HEADROOM = 1.05
 _SLACK = 1e-9  # a level written with 6 significant digits still meets the 5 % rule it was computed for
@@ -114,3 +114,4 @@ class SimN5700(SimE36312A):
             need(a, 0)  # remote/local only locks the front panel, which a simulation does not have
         for word in ("REMote", "LOCal", "RWLock"):
             t.add(f"SYSTem:{word}", write=front_panel)
+        options_query(t)

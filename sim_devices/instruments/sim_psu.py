@@ -5,7 +5,7 @@ Command set (Keysight E36300 Series Programming Guide): output selection (`INST 
 `[SOUR:]VOLT`, `[SOUR:]CURR` with MIN/MAX/DEF; over-voltage protection `VOLT:PROT`,
 `VOLT:PROT:TRIP?`; over-current protection `CURR:PROT:STAT`, `CURR:PROT:DEL`,
 `CURR:PROT:TRIP?`; `OUTP[:STAT]`, `OUTP:PROT:CLE`; `MEAS[:SCAL]:VOLT[:DC]?`,
-`MEAS[:SCAL]:CURR[:DC]?`; `APPL CH1,5,1`; status through `STAT:QUES`/`STAT:OPER` and
+`MEAS[:SCAL]:CURR[:DC]?`; `APPL CH1,5,1`; `*OPT?` (0: no options); status through `STAT:QUES`/`STAT:OPER` and
 per-output `STAT:QUES:INST:ISUM<n>` / `STAT:OPER:INST:ISUM<n>` (bit layout of the E36100/E36300
 family: questionable OV = bit 0, OC = bit 1; operation CV = bit 8, CC = bit 10).
 
@@ -356,11 +356,18 @@ class SimE36312A(ScpiInstrument):
             need(a, 0)  # remote/local only locks the front panel, which a simulation does not have
         for word in ("REMote", "LOCal", "RWLock"):
             t.add(f"SYSTem:{word}", write=front_panel)
+        options_query(t)
 
     def _named(self, arg: Arg) -> int:
         if arg.kind == "char" and arg.value in {f"CH{ch}" for ch in self.outputs}:
             return int(str(arg.value)[2:])
         raise ScpiError(-224, f"{arg.text!r}: name an output CH1..CH{max(self.outputs)}")
+
+
+def options_query(t: CommandTree) -> None:
+    """`*OPT?`: the installed options. The supplies have none that change the command set, and the
+    programming guides answer 0 for "no options" (stock drivers, pymeasure's among them, ask at open)."""
+    t.add("*OPT", query=lambda a, s: (need(a, 0), "0")[1])
 
 
 def _default(attr: str, out: Output) -> float:
