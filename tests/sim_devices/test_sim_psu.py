@@ -102,3 +102,22 @@ def test_a_driver_written_for_the_real_instrument_works_unchanged():
         assert [float(x) for x in inst.query("MEAS:VOLT? (@1:3)").split(",")] == pytest.approx([0.0, 5.0, 2.0])
         assert inst.query("SYST:ERR?") == '+0,"No error"'
         inst.close()
+
+
+def test_the_front_panel_commands_read_back_what_was_set_and_reset_restores_the_display():
+    sim = SimE36312A(SimClock(), noise=False)
+    with served(sim, KeysightE36312A, "psu") as (_, server):
+        res = raw_session(server)
+        try:
+            assert res.query("*OPT?") == "0"
+            res.write('DISP:TEXT "SLED 7 ""A"" SOAK";:DISP:WIND:STAT OFF;:SYST:BEEP')
+            assert res.query("DISP:TEXT?") == '"SLED 7 ""A"" SOAK"' and res.query("DISPlay:STATe?") == "0"
+            res.write("DISP:TEXT:CLE")
+            assert res.query("DISP:TEXT?") == '""'
+            res.write('DISP:TEXT "' + "x" * 41 + '"')  # longer than the display
+            assert res.query("SYST:ERR?").startswith("-222,")
+            res.write("DISP OFF;*RST")
+            assert res.query("DISP?") == "1"
+            assert res.query("SYST:ERR?").startswith("+0,")
+        finally:
+            res.close()
