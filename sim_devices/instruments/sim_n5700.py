@@ -7,7 +7,8 @@ the output trips off when it goes into current limit); `OUTP[:STAT]`, `OUTP:PROT
 `MEAS[:SCAL]:VOLT[:DC]?`, `MEAS[:SCAL]:CURR[:DC]?`; `STAT:QUES:COND?` (bit 0 over-voltage,
 bit 1 over-current); the under-voltage limit `[SOUR:]VOLT:LIM:LOW` (UVL, at most 95 % of the
 programmed voltage); `OUTP:PON:STAT RST|AUTO`; `OUTP:PROT:DEL` (how long the output may stay in
-current limit before over-current protection trips it); the display, remote/local
+current limit before over-current protection trips it); the transient trigger system
+(`VOLT:TRIG`, `CURR:TRIG`, `TRIG:SOUR BUS|IMM`, `INIT`, `*TRG`, `ABOR`: supply_trigger); the display, remote/local
 (`SYST:COMM:RLST`) and `*OPT?` (supply_panel); and the common commands.
 
 The rule the real supply enforces and a driver must respect: the OVP stays at least 5 % above the
@@ -29,6 +30,7 @@ from bringup.sim_devices.instruments.scpi_instrument import need
 from bringup.sim_devices.instruments.scpi_parser import Arg, CommandTree, ScpiError, fmt
 from bringup.sim_devices.instruments.sim_psu import Load, Output, Rating, SimE36312A, resistive
 from bringup.sim_devices.instruments.supply_panel import panel_commands
+from bringup.sim_devices.instruments.supply_trigger import trigger_commands
 
 OVP_HEADROOM = 1.05
 UVL_HEADROOM = 0.95  # and the under-voltage limit at most 95 % of it
@@ -143,3 +145,4 @@ class SimN5700(SimE36312A):
         t.add("MEASure[:SCALar]:VOLTage[:DC]", query=lambda a, s: (need(a, 0), fmt(self.read_back(1, 0)))[1])
         t.add("MEASure[:SCALar]:CURRent[:DC]", query=lambda a, s: (need(a, 0), fmt(self.read_back(1, 1)))[1])
         panel_commands(t, lambda: self.panel, text=False, rlst=True)
+        trigger_commands(t, lambda: self.triggers, lambda a, values: (need(a, values), [1])[1])

@@ -5,8 +5,9 @@ Command set (Keysight E36300 Series Programming Guide): output selection (`INST 
 `[SOUR:]VOLT`, `[SOUR:]CURR` with MIN/MAX/DEF; over-voltage protection `VOLT:PROT`,
 `VOLT:PROT:TRIP?`; over-current protection `CURR:PROT:STAT`, `CURR:PROT:DEL`,
 `CURR:PROT:TRIP?`; `OUTP[:STAT]`, `OUTP:PROT:CLE`; `MEAS[:SCAL]:VOLT[:DC]?`,
-`MEAS[:SCAL]:CURR[:DC]?`; `APPL CH1,5,1`; the display, beeper, remote/local and `*OPT?`
-(supply_panel); status through `STAT:QUES`/`STAT:OPER` and
+`MEAS[:SCAL]:CURR[:DC]?`; `APPL CH1,5,1`; the transient trigger system (`VOLT:TRIG`,
+`VOLT:MODE STEP`, `TRIG:SOUR`, `INIT`, `*TRG`, `ABOR`: supply_trigger); the display, beeper,
+remote/local and `*OPT?` (supply_panel); status through `STAT:QUES`/`STAT:OPER` and
 per-output `STAT:QUES:INST:ISUM<n>` / `STAT:OPER:INST:ISUM<n>` (bit layout of the E36100/E36300
 family: questionable OV = bit 0, OC = bit 1; operation CV = bit 8, CC = bit 10).
 
@@ -30,6 +31,7 @@ from typing import Any, Callable, Sequence
 from bringup.sim_devices.instruments.scpi_instrument import ScpiInstrument, StatusRegister, need
 from bringup.sim_devices.instruments.scpi_parser import Arg, CommandTree, ScpiError, fmt
 from bringup.sim_devices.instruments.supply_panel import Panel, panel_commands
+from bringup.sim_devices.instruments.supply_trigger import TriggerSystem, trigger_commands
 
 QUES_OV, QUES_OC = 1, 2
 OPER_CV, OPER_CC = 256, 1024
@@ -105,7 +107,12 @@ class SimE36312A(ScpiInstrument):
         self.selected = min(self.ratings)
         self._watching = False
         self.panel.reset()
+        self.triggers = TriggerSystem(self)
         self._notify_all()
+
+    def trigger(self) -> None:
+        """*TRG: the transient trigger (supply_trigger)."""
+        self.triggers.fire()
 
     def solve(self, ch: int) -> tuple[float, float, str]:
         """(volts, amps, mode) of an output: CV while the load draws less than the limit, else CC."""
@@ -357,6 +364,7 @@ class SimE36312A(ScpiInstrument):
             t.add(f"{prefix}:INSTrument:ISUMmary#:ENABle", write=enable,
                   query=lambda a, s, pick=pick: str(pick(s).enable))
         panel_commands(t, lambda: self.panel, text=True, rlst=False)
+        trigger_commands(t, lambda: self.triggers, self._channels)
 
     def _named(self, arg: Arg) -> int:
         if arg.kind == "char" and arg.value in {f"CH{ch}" for ch in self.outputs}:

@@ -130,7 +130,8 @@ def test_the_ocp_delay_the_guide_names_is_how_long_the_output_may_hold_in_curren
     with served(sim, KeysightN5700, role="bulk") as (_, server):
         res = raw_session(server)
         try:
-            res.write("OUTP:PROT:DEL 2;:VOLT 5;:CURR 10;:CURR:PROT:STAT ON;:OUTP ON")
+            # *OPC? waits for the output to be on before the clock moves (a write alone does not)
+            assert res.query("OUTP:PROT:DEL 2;:VOLT 5;:CURR 10;:CURR:PROT:STAT ON;:OUTP ON;*OPC?") == "1"
             clock.advance(1.0)
             assert res.query("OUTP?") == "1"  # in current limit for 1 s of its 2 s
             clock.advance(1.5)
@@ -154,5 +155,19 @@ def test_panel_power_on_state_and_options_read_back_what_was_set():
             assert (res.query("OUTP:PON:STAT?"), res.query("DISP:STAT?")) == ("RST", "1")
             res.write("OUTP:PON:STAT NEVER")
             assert res.query("SYST:ERR?").startswith("-224,")
+        finally:
+            res.close()
+
+
+def test_the_transient_trigger_applies_both_levels_and_abort_disarms_it():
+    sim = bench(ohms=10.0)
+    with served(sim, KeysightN5700, role="bulk") as (_, server):
+        res = raw_session(server)
+        try:
+            res.write("VOLT 5;:CURR 2;:VOLT:TRIG 12;:CURR:TRIG 20;:VOLT:MODE STEP;:INIT;:ABOR;:TRIG")
+            assert (float(res.query("VOLT?")), float(res.query("CURR?"))) == (5.0, 2.0)  # aborted first
+            res.write("INIT;*TRG")
+            assert (float(res.query("VOLT?")), float(res.query("CURR?"))) == (12.0, 20.0)
+            assert res.query("SYST:ERR?").startswith("+0,")
         finally:
             res.close()

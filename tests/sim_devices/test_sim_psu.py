@@ -121,3 +121,29 @@ def test_the_front_panel_commands_read_back_what_was_set_and_reset_restores_the_
             assert res.query("SYST:ERR?").startswith("+0,")
         finally:
             res.close()
+
+
+def test_a_bus_trigger_steps_every_armed_output_to_its_triggered_level_at_one_instant():
+    changes = []
+    sim = SimE36312A(SimClock(), noise=False, on_output=lambda ch, v, i, on: changes.append((ch, v)))
+    with served(sim, KeysightE36312A, "psu") as (_, server):
+        res = raw_session(server)
+        try:
+            res.write("VOLT 1,(@1:2);:OUTP ON,(@1:2);:VOLT:TRIG 2,(@1);:VOLT:TRIG 12,(@2);:VOLT:MODE STEP,(@1,2)")
+            res.write("INIT (@1:2)")
+            assert res.query("MEAS:VOLT? (@1:2)") == "+1.00000000E+00,+1.00000000E+00"  # armed, not yet fired
+            res.write("INIT (@1)")
+            assert res.query("SYST:ERR?").startswith("-213,")  # already initiated
+            changes.clear()
+            res.write("*TRG")
+            assert res.query("MEAS:VOLT? (@1:2)") == "+2.00000000E+00,+1.20000000E+01"
+            assert sorted(changes) == [(1, 2.0), (2, 12.0)]  # the lab hears both from one message
+            res.write("VOLT:TRIG 3,(@1);:TRIG")  # the system went idle after the trigger: ignored
+            assert float(res.query("VOLT? (@1)")) == 2.0
+            res.write("VOLT:MODE FIX,(@2);:TRIG:SOUR IMM;:INIT (@1:2)")  # IMMediate fires at INIT; FIXed stays
+            assert res.query("VOLT? (@1:2)") == "+3.00000000E+00,+1.20000000E+01"
+            res.write("VOLT:MODE LIST,(@1)")
+            assert res.query("SYST:ERR?").startswith("-224,")
+            assert res.query("SYST:ERR?").startswith("+0,")
+        finally:
+            res.close()

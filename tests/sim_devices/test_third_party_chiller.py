@@ -120,3 +120,11 @@ def test_a_setpoint_outside_the_outflow_limits_is_refused_on_the_wire(unit):
     lauda.temperature = 95.0  # above TiH (90 degC): the unit keeps its setpoint and says ERR_6
     assert lauda.temperature == 20.0
     assert "ERR_6" in bridge.replies()
+
+
+def test_pylaudas_module_version_query_is_answered_module_not_available(unit):
+    lauda, twin, bridge, clock = unit
+    lauda.clear_buffer()
+    # VERSION_V names a module the Integral XT twin does not have; the unit says so rather than guess
+    assert lauda.RS232moduleSN().startswith("ERR_8")
+    assert [r for r in bridge.replies() if r.startswith("ERR")] == ["ERR_8"]
