@@ -93,3 +93,17 @@ def test_reset_and_clear_through_pymeasure_restore_the_supplys_defaults(e36312a)
     assert supply.ch_1.current_limit == pytest.approx(5.15)  # the rating's maximum, as after *RST
     assert supply.check_errors() == []
     assert not twin.errors
+
+
+@pytest.mark.parametrize("ch, volts, amps", [(1, 6.0, 5.0), (2, 25.0, 1.0), (3, 25.0, 1.0)])
+def test_the_ends_of_pymeasures_ranges_are_within_what_the_twin_accepts(e36312a, ch, volts, amps):
+    """pymeasure validates 0..6 V, 0..5 A on output 1 and 0..25 V, 0..1 A on outputs 2 and 3; the
+    real supply programs 3 % beyond its rating, so each end must be taken without an error."""
+    supply, twin = e36312a
+    supply.channels[ch].voltage_setpoint = volts
+    supply.channels[ch].current_limit = amps
+    assert (supply.channels[ch].voltage_setpoint, supply.channels[ch].current_limit) == (volts, amps)
+    supply.channels[ch].voltage_setpoint = 0
+    assert supply.channels[ch].voltage_setpoint == 0.0
+    assert supply.check_errors() == []
+    assert not twin.errors
