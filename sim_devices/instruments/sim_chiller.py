@@ -14,6 +14,9 @@ address (`A015_IN_PV_00`), and the reply then carries it too.
     OUT_SP_04_90 / OUT_SP_05_-30   outflow limits TiH / TiL
     OUT_SP_09_6.00    flow control setpoint (L/min, MID flow controller)
     OUT_MODE_05_1     flow control off / on
+    OUT_PAR_00..03    control parameters Xp (K), Tn, Tv, Td (s); read back with IN_PAR_00..03
+    OUT_PV_05_31.50   external temperature preset through the interface (stored; the twin keeps
+                      regulating its outflow, as the unit does while its control source is internal)
     START / STOP      leave / enter standby (pump, heater and cooling off)
     IN_PV_00 outflow temperature, IN_PV_01 controlled temperature, IN_PV_02 pump pressure (bar),
     IN_PV_03 external Pt100 (here: the return line), IN_PV_05 bath level, IN_PV_07 flow (L/min),
@@ -40,6 +43,9 @@ from typing import Any, Callable
 WATER_J_PER_L_K = 4180.0  # volumetric heat capacity of water, J/(L*K)
 _VALUE = re.compile(r"^-?(?:\d{1,3}(?:\.\d{0,2})?|\.\d{1,2})$")
 _ADDRESS = re.compile(r"^(A\d{3})_(.+)$")
+#: control parameters Xp (K), Tn, Tv (s), Td (s): (est.) factory values and the ranges the unit accepts
+CONTROL_DEFAULTS = {"00": 2.5, "01": 38.0, "02": 3.0, "03": 0.3}
+CONTROL_RANGES = {"00": (0.1, 99.9), "01": (1.0, 999.0), "02": (0.0, 999.0), "03": (0.0, 999.9)}
 
 
 class LaudaError(Exception):
@@ -85,6 +91,8 @@ class SimLaudaIntegralXT:
         self.flow_control = False
         self.flow_setpoint_lpm = 0.0
         self.keyboard_locked = False
+        self.control_parameters = dict(CONTROL_DEFAULTS)
+        self.external_preset_c: float | None = None
         self.overtemp_fault = False
         self._t = clock.now()
         self._temp = ambient_c
@@ -211,6 +219,8 @@ class SimLaudaIntegralXT:
                 "04": lambda: f"{self.tih_c:.1f}", "05": lambda: f"{self.til_c:.1f}",
                 "09": lambda: self._need_mid(f"{self.flow_setpoint_lpm:.2f}"),
             }
+        elif group == "PAR":
+            readers = {k: (lambda k=k: f"{self.control_parameters[k]:.1f}") for k in CONTROL_RANGES}
         elif group == "MODE":
             readers = {"00": lambda: "1" if self.keyboard_locked else "0", "01": lambda: "0",
                        "02": lambda: "0" if self.running else "1",
@@ -268,6 +278,17 @@ class SimLaudaIntegralXT:
                 self.flow_setpoint_lpm = value
             else:
                 raise LaudaError(3)
+        elif group == "PAR":
+            if index not in CONTROL_RANGES:
+                raise LaudaError(3)
+            low, high = CONTROL_RANGES[index]
+            if not (low <= value <= high):
+                raise LaudaError(6)
+            self.control_parameters[index] = value
+        elif group == "PV" and index == "05":
+            if not (self.limits_c[0] <= value <= self.limits_c[1]):
+                raise LaudaError(6)
+            self.external_preset_c = value
         elif group == "MODE":
             if value not in (0, 1):
                 raise LaudaError(6)

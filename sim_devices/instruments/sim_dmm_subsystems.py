@@ -11,13 +11,29 @@ readings at once, so delays and the sample timer are kept and read back but cost
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable, Protocol
 
 from bringup.sim_devices.instruments.scpi_instrument import need
 from bringup.sim_devices.instruments.scpi_parser import Arg, CommandTree, ScpiError, fmt
 
-if TYPE_CHECKING:
-    from bringup.sim_devices.instruments.sim_dmm import SimK34461A
+
+class Meter(Protocol):
+    """What these subsystems use of the meter (sim_dmm.SimK34461A), declared here so that this
+    module never imports the one that imports it."""
+
+    functions: dict[str, Any]
+    function: str
+    line_frequency: float
+    options: tuple[str, ...]
+    readings: list[float]
+    display_on: bool
+    text: str
+    trig: "TriggerSystem"
+
+    def take(self, triggers: int = 1) -> None: ...
+
+    def fetch(self) -> str: ...
+
 
 MEMORY = 10_000  # readings the 34461A's reading memory holds
 MAX_COUNT = 1_000_000
@@ -50,7 +66,7 @@ class TriggerSystem:
         self.sample_count, self.sample_source = 1, "IMMEDIATE"
 
 
-def auto_delay(meter: "SimK34461A") -> float:
+def auto_delay(meter: Meter) -> float:
     """The automatic trigger delay (the guide's "Automatic Trigger Delays" table, simplified: DC
     1.5 ms at 1 PLC and more, 1 ms below; the 1 MOhm and higher ohms ranges 15 ms; AC 0.5 s)."""
     f = meter.functions[meter.function]
@@ -61,7 +77,7 @@ def auto_delay(meter: "SimK34461A") -> float:
     return 0.0015 if f.nplc >= 1 else 0.001
 
 
-def min_interval(meter: "SimK34461A") -> float:
+def min_interval(meter: Meter) -> float:
     """SAMP:TIM? MIN: one integration (two with autozero, which reads the zero after each) plus the
     delay; the meter's rule of thumb, not its exact timing."""
     f = meter.functions[meter.function]
@@ -85,7 +101,7 @@ def _query(now: Callable[[], float], table: Callable[[], dict[str, float]]) -> C
     return q
 
 
-def subsystem_commands(meter: "SimK34461A", t: CommandTree) -> None:
+def subsystem_commands(meter: Meter, t: CommandTree) -> None:
     trig = meter.trig
 
     # -- INITiate, FETCh?, READ?, ABORt -----------------------------------------------------------------

@@ -5,15 +5,21 @@ lists, as the real single-output supply: `[SOUR:]VOLT`, `[SOUR:]CURR` with MIN/M
 `[SOUR:]VOLT:PROT[:LEV]` (OVP) with MIN/MAX; `[SOUR:]CURR:PROT:STAT` (over-current protection:
 the output trips off when it goes into current limit); `OUTP[:STAT]`, `OUTP:PROT:CLE`;
 `MEAS[:SCAL]:VOLT[:DC]?`, `MEAS[:SCAL]:CURR[:DC]?`; `STAT:QUES:COND?` (bit 0 over-voltage,
-bit 1 over-current) and the common commands.
+bit 1 over-current); the under-voltage limit `[SOUR:]VOLT:LIM:LOW` (UVL, at most 95 % of the
+programmed voltage); `OUTP:PON:STAT RST|AUTO`; `OUTP:PROT:DEL` (how long the output may stay in
+current limit before over-current protection trips it); the transient trigger system
+(`VOLT:TRIG`, `CURR:TRIG`, `TRIG:SOUR BUS|IMM`, `INIT`, `*TRG`, `ABOR`: supply_trigger); the display, remote/local
+(`SYST:COMM:RLST`) and `*OPT?` (supply_panel); and the common commands.
 
 The rule the real supply enforces and a driver must respect: the OVP stays at least 5 % above the
-programmed voltage. A `VOLT` above OVP/1.05, or a `VOLT:PROT` below 1.05 x the programmed
-voltage, is refused with -222 and changes nothing.
+programmed voltage, the UVL at least 5 % below it. A `VOLT` above OVP/1.05 or below UVL/0.95, a
+`VOLT:PROT` below 1.05 x the programmed voltage, or a `VOLT:LIM:LOW` above 0.95 x it, is refused
+with -222 and changes nothing.
 
 The physics is the E36312A twin's (sim_psu): CV/CC regulation into `load(1, volts) -> amps`,
 `on_output(1, volts, limit, on)` told every change, protection trips latched until
-`OUTP:PROT:CLE`. Over-current protection acts after `Output.ocp_delay` (0.05 s) in current limit.
+`OUTP:PROT:CLE`. Over-current protection acts after `OUTP:PROT:DEL` (0.05 s after `*RST`, est.) in
+current limit.
 """
 
 from __future__ import annotations
@@ -23,8 +29,12 @@ from typing import Any, Callable
 from bringup.sim_devices.instruments.scpi_instrument import need
 from bringup.sim_devices.instruments.scpi_parser import Arg, CommandTree, ScpiError, fmt
 from bringup.sim_devices.instruments.sim_psu import Load, Output, Rating, SimE36312A, resistive
+from bringup.sim_devices.instruments.supply_panel import panel_commands
+from bringup.sim_devices.instruments.supply_trigger import trigger_commands
 
 OVP_HEADROOM = 1.05
+UVL_HEADROOM = 0.95  # and the under-voltage limit at most 95 % of it
+OCP_DELAY_MAX = 255.0  # s, OUTP:PROT:DEL (est.)
 _SLACK = 1e-9  # a level written with 6 significant digits still meets the 5 % rule it was computed for
 
 
@@ -51,6 +61,11 @@ class SimN5700(SimE36312A):
         super().__init__(clock, load=load or resistive({1: 1.0}), ratings={1: rating}, on_output=on_output,
                          serial=serial, noise=noise, seed=seed)
 
+    def reset(self) -> None:
+        super().reset()
+        self.uvl = 0.0  # under-voltage limit: the lowest voltage the output may be programmed to
+        self.power_on = "RST"  # OUTP:PON:STAT: the output comes up as after *RST (or AUTO: as it was)
+
     @property
     def output(self) -> Output:
         return self.outputs[1]
@@ -75,6 +90,8 @@ class SimN5700(SimE36312A):
             v = level(a, 0.0, out().rating.volts, "V")
             if v * OVP_HEADROOM > out().ovp * (1 + _SLACK):
                 raise ScpiError(-222, f"{a[0].text}: the OVP ({out().ovp:g} V) must stay 5 % above the output")
+            if v * UVL_HEADROOM < self.uvl * (1 - _SLACK):
+                raise ScpiError(-222, f"{a[0].text}: the UVL ({self.uvl:g} V) must stay 5 % below the output")
             out().volts = v
 
         def curr(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
@@ -93,6 +110,23 @@ class SimN5700(SimE36312A):
         t.add("[SOURce]:VOLTage:PROTection[:LEVel]", write=ovp,
               query=query(lambda: self.ovp_min, lambda: out().rating.ovp_max, lambda: out().ovp))
 
+        def uvl(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
+            v = level(a, 0.0, out().rating.volts * UVL_HEADROOM, "V")
+            if v * (1 - _SLACK) > out().volts * UVL_HEADROOM:
+                raise ScpiError(-222, f"{a[0].text}: the UVL must stay 5 % below the output ({out().volts:g} V)")
+            self.uvl = v
+        t.add("[SOURce]:VOLTage:LIMit:LOW", write=uvl,
+              query=query(lambda: 0.0, lambda: out().rating.volts * UVL_HEADROOM, lambda: self.uvl))
+
+        def pon(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
+            self.power_on = {"RST": "RST", "AUTO": "AUTO"}[need(a, 1)[0].choice("RST", "AUTO")]
+        t.add("OUTPut:PON:STATe", write=pon, query=lambda a, s: (need(a, 0), self.power_on)[1])
+
+        def ocp_delay(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
+            out().ocp_delay = level(a, 0.0, OCP_DELAY_MAX, "S")
+        t.add("OUTPut:PROTection:DELay", write=ocp_delay,
+              query=query(lambda: 0.0, lambda: OCP_DELAY_MAX, lambda: out().ocp_delay))
+
         def flag(attr: str):
             def write(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
                 setattr(out(), attr, need(a, 1)[0].boolean())
@@ -110,7 +144,5 @@ class SimN5700(SimE36312A):
 
         t.add("MEASure[:SCALar]:VOLTage[:DC]", query=lambda a, s: (need(a, 0), fmt(self.read_back(1, 0)))[1])
         t.add("MEASure[:SCALar]:CURRent[:DC]", query=lambda a, s: (need(a, 0), fmt(self.read_back(1, 1)))[1])
-        def front_panel(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
-            need(a, 0)  # remote/local only locks the front panel, which a simulation does not have
-        for word in ("REMote", "LOCal", "RWLock"):
-            t.add(f"SYSTem:{word}", write=front_panel)
+        panel_commands(t, lambda: self.panel, text=False, rlst=True)
+        trigger_commands(t, lambda: self.triggers, lambda a, values: (need(a, values), [1])[1])

@@ -5,7 +5,9 @@ Command set (Keysight E36300 Series Programming Guide): output selection (`INST 
 `[SOUR:]VOLT`, `[SOUR:]CURR` with MIN/MAX/DEF; over-voltage protection `VOLT:PROT`,
 `VOLT:PROT:TRIP?`; over-current protection `CURR:PROT:STAT`, `CURR:PROT:DEL`,
 `CURR:PROT:TRIP?`; `OUTP[:STAT]`, `OUTP:PROT:CLE`; `MEAS[:SCAL]:VOLT[:DC]?`,
-`MEAS[:SCAL]:CURR[:DC]?`; `APPL CH1,5,1`; status through `STAT:QUES`/`STAT:OPER` and
+`MEAS[:SCAL]:CURR[:DC]?`; `APPL CH1,5,1`; the transient trigger system (`VOLT:TRIG`,
+`VOLT:MODE STEP`, `TRIG:SOUR`, `INIT`, `*TRG`, `ABOR`: supply_trigger); the display, beeper,
+remote/local and `*OPT?` (supply_panel); status through `STAT:QUES`/`STAT:OPER` and
 per-output `STAT:QUES:INST:ISUM<n>` / `STAT:OPER:INST:ISUM<n>` (bit layout of the E36100/E36300
 family: questionable OV = bit 0, OC = bit 1; operation CV = bit 8, CC = bit 10).
 
@@ -28,6 +30,8 @@ from typing import Any, Callable, Sequence
 
 from bringup.sim_devices.instruments.scpi_instrument import ScpiInstrument, StatusRegister, need
 from bringup.sim_devices.instruments.scpi_parser import Arg, CommandTree, ScpiError, fmt
+from bringup.sim_devices.instruments.supply_panel import Panel, panel_commands
+from bringup.sim_devices.instruments.supply_trigger import TriggerSystem, trigger_commands
 
 QUES_OV, QUES_OC = 1, 2
 OPER_CV, OPER_CC = 256, 1024
@@ -92,6 +96,7 @@ class SimE36312A(ScpiInstrument):
         self.lock = threading.RLock()  # the server and the lab's physics share the instrument
         self.outputs: dict[int, Output] = {}
         self.selected = 1
+        self.panel = Panel()
         self.ques_inst = {ch: StatusRegister(lambda ch=ch: self._channel_ques(ch)) for ch in self.ratings}
         self.oper_inst = {ch: StatusRegister(lambda ch=ch: self._channel_oper(ch)) for ch in self.ratings}
         super().__init__(clock, serial)
@@ -101,7 +106,13 @@ class SimE36312A(ScpiInstrument):
         self.outputs = {ch: Output(r, 0.0, r.amps, r.ovp_max) for ch, r in self.ratings.items()}
         self.selected = min(self.ratings)
         self._watching = False
+        self.panel.reset()
+        self.triggers = TriggerSystem(self)
         self._notify_all()
+
+    def trigger(self) -> None:
+        """*TRG: the transient trigger (supply_trigger)."""
+        self.triggers.fire()
 
     def solve(self, ch: int) -> tuple[float, float, str]:
         """(volts, amps, mode) of an output: CV while the load draws less than the limit, else CC."""
@@ -352,10 +363,8 @@ class SimE36312A(ScpiInstrument):
             t.add(f"{prefix}:INSTrument:ISUMmary#:CONDition", query=lambda a, s, pick=pick: str(pick(s).update()))
             t.add(f"{prefix}:INSTrument:ISUMmary#:ENABle", write=enable,
                   query=lambda a, s, pick=pick: str(pick(s).enable))
-        def front_panel(a: tuple[Arg, ...], s: tuple[int, ...]) -> None:
-            need(a, 0)  # remote/local only locks the front panel, which a simulation does not have
-        for word in ("REMote", "LOCal", "RWLock"):
-            t.add(f"SYSTem:{word}", write=front_panel)
+        panel_commands(t, lambda: self.panel, text=True, rlst=False)
+        trigger_commands(t, lambda: self.triggers, self._channels)
 
     def _named(self, arg: Arg) -> int:
         if arg.kind == "char" and arg.value in {f"CH{ch}" for ch in self.outputs}:

@@ -7,7 +7,8 @@ import pytest
 from bringup.core.clock import SimClock
 from bringup.drivers.base import DriverError, Guardrail
 from bringup.drivers.chiller import LaudaIntegralXT
-from visa_transcript import Transcript
+from bringup.sim_devices.instruments.sim_chiller import SimLaudaIntegralXT
+from visa_transcript import Transcript, replay_on_twin
 
 OPEN = [(b"TYPE\r\n", b"XT\r\n"), (b"VERSION_R\r\n", b"V3.39\r\n")]
 
@@ -25,9 +26,12 @@ def test_open_identifies_the_unit():
     assert d.identity() == "LAUDA,Integral XT,-,V3.39"
 
 
+START_30 = [(b"OUT_SP_00_30.00\r\n", b"OK\r\n"), (b"OUT_SP_09_1.50\r\n", b"OK\r\n"),
+            (b"OUT_MODE_05_1\r\n", b"OK\r\n"), (b"START\r\n", b"OK\r\n")]
+
+
 def test_start_sets_temperature_and_flow_switches_flow_control_on_then_leaves_standby():
-    d, t = cdu([(b"OUT_SP_00_30.00\r\n", b"OK\r\n"), (b"OUT_SP_09_1.50\r\n", b"OK\r\n"),
-                (b"OUT_MODE_05_1\r\n", b"OK\r\n"), (b"START\r\n", b"OK\r\n")])
+    d, t = cdu(START_30)
     d.call("start", {"setpoint": 30.0, "flow": 1.5})
     assert t.done
 
@@ -38,9 +42,12 @@ def test_without_a_flow_controller_start_only_sets_the_temperature():
     assert t.done
 
 
+READINGS = [(b"IN_PV_07\r\n", b"6.02\r\n"), (b"IN_PV_00\r\n", b"29.97\r\n"), (b"IN_PV_03\r\n", b"32.36\r\n"),
+            (b"IN_PV_08\r\n", b"-1000\r\n"), (b"IN_MODE_02\r\n", b"1\r\n")]
+
+
 def test_readings_parse_the_units_values():
-    d, t = cdu([(b"IN_PV_07\r\n", b"6.02\r\n"), (b"IN_PV_00\r\n", b"29.97\r\n"), (b"IN_PV_03\r\n", b"32.36\r\n"),
-                (b"IN_PV_08\r\n", b"-1000\r\n"), (b"IN_MODE_02\r\n", b"1\r\n"), (b"STATUS\r\n", b"-1\r\n")])
+    d, t = cdu(READINGS + [(b"STATUS\r\n", b"-1\r\n")])
     assert d.flow() == 6.02
     assert d.supply_temperature() == 29.97
     assert d.return_temperature() == 32.36
@@ -49,8 +56,11 @@ def test_readings_parse_the_units_values():
     assert d.fault() == 1.0
 
 
+REFUSED_85 = [(b"OUT_SP_00_85.00\r\n", b"ERR_6\r\n")]  # on a unit whose outflow limits are below 85 degC
+
+
 def test_a_refusal_is_an_error_with_lauda_meaning():
-    d, t = cdu([(b"OUT_SP_00_85.00\r\n", b"ERR_6\r\n")])
+    d, t = cdu(REFUSED_85)
     with pytest.raises(DriverError, match="refused 'OUT_SP_00_85.00': ERR_6 \\(illegal value\\)"):
         d.set_setpoint(85.0)
 
@@ -68,9 +78,12 @@ def test_a_reading_answered_by_anything_but_a_number_names_the_unit_the_command_
     assert d.flow() == 6.01  # the next reading is the next reply: nothing is left out of step
 
 
+OPEN_A015 = [(b"A015_TYPE\r\n", b"A015_XT\r\n"), (b"A015_VERSION_R\r\n", b"A015_V3.39\r\n")]
+
+
 def test_on_an_rs485_bus_commands_and_replies_carry_the_units_address():
     d, t = cdu([(b"A015_IN_PV_00\r\n", b"A015_25.00\r\n"), (b"A015_IN_PV_00\r\n", b"A016_25.00\r\n")],
-               opening=[(b"A015_TYPE\r\n", b"A015_XT\r\n"), (b"A015_VERSION_R\r\n", b"A015_V3.39\r\n")], address=15)
+               opening=OPEN_A015, address=15)
     assert d.identity() == "LAUDA,Integral XT,A015,V3.39"
     assert d.supply_temperature() == 25.0
     with pytest.raises(DriverError, match="not from unit A015"):
@@ -96,11 +109,12 @@ LIMITS_15_45 = [(b"IN_SP_04\r\n", b"90.0\r\n"), (b"IN_SP_05\r\n", b"-30.0\r\n"),
                 (b"OUT_SP_04_45\r\n", b"OK\r\n"), (b"OUT_SP_05_15\r\n", b"OK\r\n")]
 
 
+GUARDED_START = LIMITS_15_45 + [(b"IN_SP_04\r\n", b"45.0\r\n"), (b"IN_SP_05\r\n", b"15.0\r\n")] + START_30
+
+
 def test_start_reads_the_outflow_limits_back_and_circulates_when_they_are_as_programmed():
     rail = Guardrail("setpoint", 15 + 273.15, 45 + 273.15, (), "temperature")
-    d, t = cdu(LIMITS_15_45 + [(b"IN_SP_04\r\n", b"45.0\r\n"), (b"IN_SP_05\r\n", b"15.0\r\n"),
-                               (b"OUT_SP_00_30.00\r\n", b"OK\r\n"), (b"OUT_SP_09_1.50\r\n", b"OK\r\n"),
-                               (b"OUT_MODE_05_1\r\n", b"OK\r\n"), (b"START\r\n", b"OK\r\n")], guardrails=[rail])
+    d, t = cdu(GUARDED_START, guardrails=[rail])
     d.call("start", {"setpoint": 30.0, "flow": 1.5})
     assert t.done
 
@@ -117,3 +131,14 @@ def test_a_guardrail_too_narrow_for_whole_degree_limits_programs_neither_limit()
     rail = Guardrail("setpoint", 15.2 + 273.15, 15.8 + 273.15, (), "temperature")
     with pytest.raises(DriverError, match="nothing was programmed"):
         cdu([], guardrails=[rail])
+
+
+# -- the transcripts are what the simulated Integral XT answers ------------------------------------
+@pytest.mark.parametrize("scenario", [
+    OPEN + START_30, OPEN + READINGS, OPEN + GUARDED_START, OPEN + LIMITS_15_45 + REFUSED_85,
+    OPEN_A015 + [(b"A015_IN_MODE_02\r\n", b"A015_1\r\n")],
+], ids=["start", "readings", "guarded start", "refused setpoint", "rs485 address"])
+def test_the_simulated_integral_xt_answers_each_transcript_as_the_transcript_says(scenario):
+    """The twin, fresh from power-on, sent the transcript byte for byte: its replies are the
+    transcript's (readings in shape), so the driver tests and the simulated lab cannot drift apart."""
+    assert replay_on_twin(SimLaudaIntegralXT(SimClock()), scenario, read_termination="\r\n") == []

@@ -10,7 +10,8 @@ import pytest
 from bringup.core.clock import RealClock, SimClock
 from bringup.drivers.base import DriverError, Guardrail, InstrumentUnreachable, StepTimeout
 from bringup.drivers.e36312a import KeysightE36312A
-from visa_transcript import TIMEOUT, Transcript
+from bringup.sim_devices.instruments.sim_psu import SimE36312A
+from visa_transcript import TIMEOUT, Transcript, replay_on_twin
 
 RESOURCE = "TCPIP::10.0.0.5::5025::SOCKET"
 IDN = b"Keysight Technologies,E36312A,MY59001234,2.1.0-1.0.4-1.12\n"
@@ -62,15 +63,18 @@ def test_the_station_voltage_guardrail_becomes_the_supplys_own_ovp_level():
     assert t.done
 
 
+UP_AND_DOWN = [
+    (b"VOLT 5,(@1);:VOLT:PROT 5.5,(@1);:CURR 1,(@1);:CURR:PROT:DEL 0.05,(@1);:CURR:PROT:STAT ON,(@1)\n", None),
+    OK,
+    (b"VOLT:PROT 6.6,(@1);:VOLT 6,(@1);:CURR 1,(@1)\n", None),  # going up: protection first
+    OK,
+    (b"VOLT 2,(@1);:VOLT:PROT 2.2,(@1);:CURR 1,(@1)\n", None),  # going down: output first
+    OK,
+]
+
+
 def test_the_output_never_exceeds_its_protection_between_commands_and_ocp_is_armed_once():
-    d, t = psu([
-        (b"VOLT 5,(@1);:VOLT:PROT 5.5,(@1);:CURR 1,(@1);:CURR:PROT:DEL 0.05,(@1);:CURR:PROT:STAT ON,(@1)\n", None),
-        OK,
-        (b"VOLT:PROT 6.6,(@1);:VOLT 6,(@1);:CURR 1,(@1)\n", None),  # going up: protection first
-        OK,
-        (b"VOLT 2,(@1);:VOLT:PROT 2.2,(@1);:CURR 1,(@1)\n", None),  # going down: output first
-        OK,
-    ])
+    d, t = psu(UP_AND_DOWN)
     d.set(1, 5.0, 1.0)
     d.set(1, 6.0, 1.0)
     d.set(1, 2.0, 1.0)
@@ -105,9 +109,18 @@ def test_an_output_that_stays_off_after_on_is_reported_with_its_tripped_protecti
     assert t.done
 
 
+SWITCH_ALL_ON = [READBACK_ALL, (b"OUTP ON,(@1:3)\n", None), OK, (b"OUTP? (@1:3)\n", b"1,1,1\n")]
+READINGS = [(b"MEAS:VOLT? (@2)\n", b"+1.19998000E+01\n"), (b"MEAS:CURR? (@1)\n", b"+4.25000000E-01\n")]
+
+
+def test_switching_every_output_on_reads_all_their_protection_in_one_message():
+    d, t = psu(SWITCH_ALL_ON)
+    d.output(True)
+    assert t.done
+
+
 def test_readings_address_their_output_and_return_numbers():
-    d, t = psu([(b"MEAS:VOLT? (@2)\n", b"+1.19998000E+01\n"), (b"MEAS:CURR? (@1)\n", b"+4.25000000E-01\n"),
-                (b"VOLT:PROT:TRIP? (@3);:CURR:PROT:TRIP? (@3)\n", b"1;0\n")])
+    d, t = psu(READINGS + [(b"VOLT:PROT:TRIP? (@3);:CURR:PROT:TRIP? (@3)\n", b"1;0\n")])
     assert d.voltage(2) == pytest.approx(11.9998)
     assert d.current(1) == pytest.approx(0.425)
     assert d.protection_tripped(3) == 1.0
@@ -220,17 +233,20 @@ def test_a_guardrail_that_selects_no_output_of_the_supply_is_refused_when_the_dr
         psu([], guardrails=[Guardrail("voltage", None, 6.0, (("channel", 7),), "voltage")])
 
 
+SWITCH_ON_1 = [SET_5V, OK, (b"VOLT:PROT? (@1);:CURR:PROT:STAT? (@1)\n", b"+5.50000000E+00;1\n"),
+               (b"OUTP ON,(@1)\n", None), OK, (b"OUTP? (@1)\n", b"1\n")]
+SWITCH_OFF_2 = [(b"OUTP OFF,(@2)\n", None), OK]
+
+
 def test_switching_on_reads_the_protection_back_and_goes_on_when_it_is_what_was_programmed():
-    d, t = psu([SET_5V, OK,
-                (b"VOLT:PROT? (@1);:CURR:PROT:STAT? (@1)\n", b"+5.50000000E+00;1\n"),
-                (b"OUTP ON,(@1)\n", None), OK, (b"OUTP? (@1)\n", b"1\n")])
+    d, t = psu(SWITCH_ON_1)
     d.set(1, 5.0, 1.0)
     d.output(True, 1)
     assert t.done
 
 
 def test_switching_off_needs_no_readback():
-    d, t = psu([(b"OUTP OFF,(@2)\n", None), OK])
+    d, t = psu(SWITCH_OFF_2)
     d.output(False, 2)
     assert t.done
 
@@ -264,3 +280,13 @@ def test_without_the_error_queue_a_silently_refused_protection_is_caught_by_the_
     with pytest.raises(DriverError, match="reads 6.6 V, not the 5.5 V programmed"):
         d.output(True, 1)
     assert t.done
+
+
+# -- the transcripts are what the simulated E36312A answers ---------------------------------------
+@pytest.mark.parametrize("scenario", ["UP_AND_DOWN", "SWITCH_ALL_ON", "READINGS", "SWITCH_ON_1", "SWITCH_OFF_2"])
+def test_the_simulated_e36312a_answers_each_transcript_as_the_transcript_says(scenario):
+    """The twin, fresh from power-on, sent the open and the scenario byte for byte: its replies are
+    the transcript's (readings in shape), so the driver tests and the simulated lab cannot drift apart."""
+    twin = SimE36312A(SimClock(), noise=False)
+    assert replay_on_twin(twin, OPEN + globals()[scenario]) == []
+    assert not twin.errors

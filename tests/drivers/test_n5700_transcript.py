@@ -11,7 +11,8 @@ from bringup.core.clock import SimClock
 from bringup.drivers.base import DriverError, Guardrail, GuardrailViolation
 from bringup.drivers import resolve
 from bringup.drivers.n5700 import KeysightN5700
-from visa_transcript import Transcript
+from bringup.sim_devices.instruments.sim_n5700 import SimN5700
+from visa_transcript import Transcript, replay_on_twin
 
 RESOURCE = "TCPIP::10.0.0.7::5025::SOCKET"
 IDN = b"Keysight Technologies,N5763A,US17M1234P,A.01.05\n"
@@ -43,13 +44,16 @@ def test_the_station_name_keysight_n5700_is_this_driver_and_it_reads_its_rating_
     assert t.done
 
 
+DOWN_AND_UP = [
+    # OVP comes down from 15 V to 10 % over 12 V: the output first, so the 5 % rule holds between
+    (b"VOLT 12;:VOLT:PROT 13.2;:CURR 100;:CURR:PROT:STAT ON\n", None), OK,
+    # going up: the protection first; OCP stays armed
+    (b"VOLT:PROT 13.53;:VOLT 12.3;:CURR 100\n", None), OK,
+]
+
+
 def test_set_lowers_the_output_then_its_ovp_and_arms_ocp_once_in_one_checked_message():
-    d, t = supply([
-        # OVP comes down from 15 V to 10 % over 12 V: the output first, so the 5 % rule holds between
-        (b"VOLT 12;:VOLT:PROT 13.2;:CURR 100;:CURR:PROT:STAT ON\n", None), OK,
-        # going up: the protection first; OCP stays armed
-        (b"VOLT:PROT 13.53;:VOLT 12.3;:CURR 100\n", None), OK,
-    ])
+    d, t = supply(DOWN_AND_UP)
     d.call("set", {"voltage": 12.0, "current_limit": 100.0})
     d.call("set", {"voltage": 12.3, "current_limit": 100.0})
     assert t.done
@@ -67,8 +71,11 @@ def test_the_station_voltage_guardrail_becomes_the_supplys_ovp_but_never_within_
     assert t.done
 
 
+LOW_SETPOINT = [(b"VOLT 0.5;:VOLT:PROT 1;:CURR 10;:CURR:PROT:STAT ON\n", None), OK]
+
+
 def test_a_low_setpoint_keeps_the_ovp_at_the_models_lowest_level():
-    d, t = supply([(b"VOLT 0.5;:VOLT:PROT 1;:CURR 10;:CURR:PROT:STAT ON\n", None), OK])
+    d, t = supply(LOW_SETPOINT)
     d.set(0.5, 10.0)
     assert t.done
 
@@ -90,10 +97,13 @@ def test_an_output_that_stays_off_reports_its_tripped_protection():
     assert t.done
 
 
+READINGS = [(b"MEAS:VOLT?\n", b"+1.19990000E+01\n"), (b"MEAS:CURR?\n", b"+8.55000000E+01\n")]
+CLEAR = [(b"OUTP:PROT:CLE\n", None), OK]
+
+
 def test_readings_and_clear_protection_are_the_manuals_commands():
-    d, t = supply([(b"MEAS:VOLT?\n", b"+1.19990000E+01\n"), (b"MEAS:CURR?\n", b"+8.55000000E+01\n"),
-                   (b"STAT:QUES:COND?\n", b"+17\n"),  # OV and over-temperature: the reading keeps OV alone
-                   (b"OUTP:PROT:CLE\n", None), OK])
+    d, t = supply(READINGS + [(b"STAT:QUES:COND?\n", b"+17\n")]  # OV and over-temperature: the reading keeps OV alone
+                  + CLEAR)
     assert d.voltage() == pytest.approx(11.999)
     assert d.current() == pytest.approx(85.5)
     assert d.protection_tripped() == 1.0
@@ -120,8 +130,11 @@ def test_a_set_with_a_value_that_cannot_be_programmed_sends_nothing(voltage, cur
     assert t.done
 
 
+SWITCH_ON = [SET_12V, OK, (READBACK, b"+1.32000000E+01;1\n"), (b"OUTP ON\n", None), OK, (b"OUTP?\n", b"1\n")]
+
+
 def test_switching_on_reads_the_protection_back_and_goes_on_when_it_is_what_was_programmed():
-    d, t = supply([SET_12V, OK, (READBACK, b"+1.32000000E+01;1\n"), (b"OUTP ON\n", None), OK, (b"OUTP?\n", b"1\n")])
+    d, t = supply(SWITCH_ON)
     d.set(12.0, 100.0)
     d.output(True)
     assert t.done
@@ -155,3 +168,13 @@ def test_an_ovp_level_that_cannot_be_programmed_refuses_the_whole_set():
     with pytest.raises(DriverError, match="over-voltage protection cannot be programmed to nan V"):
         d.set(12.0, 50.0)
     assert t.done  # no `VOLT 12` beside a refused `VOLT:PROT nan`
+
+
+# -- the transcripts are what the simulated N5763A answers ----------------------------------------
+@pytest.mark.parametrize("scenario", ["DOWN_AND_UP", "LOW_SETPOINT", "READINGS", "CLEAR", "SWITCH_ON"])
+def test_the_simulated_n5763a_answers_each_transcript_as_the_transcript_says(scenario):
+    """The twin, fresh from power-on, sent the open and the scenario byte for byte: its replies are
+    the transcript's (readings in shape), so the driver tests and the simulated lab cannot drift apart."""
+    twin = SimN5700(SimClock(), model="N5763A", noise=False)
+    assert replay_on_twin(twin, OPEN + globals()[scenario]) == []
+    assert not twin.errors

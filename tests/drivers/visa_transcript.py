@@ -133,3 +133,48 @@ class HighLevelOnly(FakeResource):
     """A resource from a wrapper that offers only the message-based methods."""
 
     visalib = None  # type: ignore[assignment]
+
+
+# -- the same transcript, sent to the simulated twin ------------------------------------------------
+
+def replay_on_twin(twin: Any, pairs: list[tuple[bytes, Any]], read_termination: str = "\n") -> list[str]:
+    """Send a transcript's commands, byte for byte, to a simulated instrument over a real PyVISA
+    session and return how the twin's replies differ from the transcript's (empty: they agree).
+
+    So a transcript cannot drift from the twin: what a driver test says the instrument answers is
+    what the simulated lab answers. A reading (`MEAS...`, LAUDA's `IN_PV_...`) depends on the
+    physics behind the output, so there only the shape must agree: as many numbers, each a number.
+    """
+    import pyvisa
+
+    from bringup.sim_devices.instruments.scpi_server import InstrumentServer
+
+    differences = []
+    with InstrumentServer(twin) as server:
+        res = pyvisa.ResourceManager("@py").open_resource(
+            server.resource, read_termination=read_termination, write_termination="", timeout=2000)
+        try:
+            for sent, reply in pairs:
+                res.write_raw(sent)
+                if reply is None:
+                    continue
+                got = res.read_raw()
+                if got != reply and not (_is_reading(sent) and _numbers(got) == _numbers(reply) is not None):
+                    differences.append(f"{sent!r}: transcript {reply!r}, twin {got!r}")
+        finally:
+            res.close()
+    return differences
+
+
+def _is_reading(sent: bytes) -> bool:
+    return sent.upper().startswith((b"MEAS", b"IN_PV"))
+
+
+def _numbers(reply: bytes) -> int | None:
+    """How many numbers a reply holds, or None if any field is not one."""
+    fields = reply.strip().replace(b";", b",").split(b",")
+    try:
+        [float(f) for f in fields]
+    except ValueError:
+        return None
+    return len(fields)

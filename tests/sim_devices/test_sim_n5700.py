@@ -104,3 +104,70 @@ def test_every_bench_instrument_driver_has_a_simulated_twin():
     assert "keysight.n5700" in instruments
     assert sorted(twins()) == instruments
     assert twins()["keysight.n5700"] is SimN5700
+
+
+def test_the_under_voltage_limit_stays_5_percent_below_the_output_as_the_real_one_refuses():
+    sim = bench()
+    with served(sim, KeysightN5700, role="bulk") as (_, server):
+        res = raw_session(server)
+        try:
+            res.write("VOLT 10;:VOLT:LIM:LOW 9.5")  # UVL at 95 % of the output: allowed
+            assert res.query("SYST:ERR?").startswith("+0,")
+            res.write("VOLT:LIM:LOW 9.6")  # 96 %
+            assert res.query("SYST:ERR?").startswith("-222,")
+            res.write("VOLT 9.9")  # the output may not come down within 5 % of the UVL either
+            assert res.query("SYST:ERR?").startswith("-222,")
+            assert float(res.query("VOLT?")) == 10.0 and float(res.query("VOLT:LIM:LOW?")) == 9.5
+            res.write("*RST")
+            assert float(res.query("VOLT:LIM:LOW?")) == 0.0
+        finally:
+            res.close()
+
+
+def test_the_ocp_delay_the_guide_names_is_how_long_the_output_may_hold_in_current_limit():
+    clock = SimClock()
+    sim = SimN5700(clock, load=lambda ch, v: v / 0.001, noise=False)  # a short
+    with served(sim, KeysightN5700, role="bulk") as (_, server):
+        res = raw_session(server)
+        try:
+            # *OPC? waits for the output to be on before the clock moves (a write alone does not)
+            assert res.query("OUTP:PROT:DEL 2;:VOLT 5;:CURR 10;:CURR:PROT:STAT ON;:OUTP ON;*OPC?") == "1"
+            clock.advance(1.0)
+            assert res.query("OUTP?") == "1"  # in current limit for 1 s of its 2 s
+            clock.advance(1.5)
+            assert res.query("OUTP?") == "0" and res.query("STAT:QUES:COND?") == "2"
+            assert float(res.query("OUTP:PROT:DEL?")) == 2.0
+            assert res.query("SYST:ERR?").startswith("+0,")
+        finally:
+            res.close()
+
+
+def test_panel_power_on_state_and_options_read_back_what_was_set():
+    sim = bench()
+    with served(sim, KeysightN5700, role="bulk") as (_, server):
+        res = raw_session(server)
+        try:
+            assert res.query("*OPT?") == "0"
+            res.write("OUTP:PON:STAT AUTO;:SYST:COMM:RLST RWL;:DISP:STAT OFF")
+            assert (res.query("OUTP:PON:STAT?"), res.query("SYST:COMM:RLST?"), res.query("DISP:STAT?")) == \
+                ("AUTO", "RWL", "0")
+            res.write("*RST")
+            assert (res.query("OUTP:PON:STAT?"), res.query("DISP:STAT?")) == ("RST", "1")
+            res.write("OUTP:PON:STAT NEVER")
+            assert res.query("SYST:ERR?").startswith("-224,")
+        finally:
+            res.close()
+
+
+def test_the_transient_trigger_applies_both_levels_and_abort_disarms_it():
+    sim = bench(ohms=10.0)
+    with served(sim, KeysightN5700, role="bulk") as (_, server):
+        res = raw_session(server)
+        try:
+            res.write("VOLT 5;:CURR 2;:VOLT:TRIG 12;:CURR:TRIG 20;:VOLT:MODE STEP;:INIT;:ABOR;:TRIG")
+            assert (float(res.query("VOLT?")), float(res.query("CURR?"))) == (5.0, 2.0)  # aborted first
+            res.write("INIT;*TRG")
+            assert (float(res.query("VOLT?")), float(res.query("CURR?"))) == (12.0, 20.0)
+            assert res.query("SYST:ERR?").startswith("+0,")
+        finally:
+            res.close()

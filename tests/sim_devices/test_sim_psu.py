@@ -102,3 +102,48 @@ def test_a_driver_written_for_the_real_instrument_works_unchanged():
         assert [float(x) for x in inst.query("MEAS:VOLT? (@1:3)").split(",")] == pytest.approx([0.0, 5.0, 2.0])
         assert inst.query("SYST:ERR?") == '+0,"No error"'
         inst.close()
+
+
+def test_the_front_panel_commands_read_back_what_was_set_and_reset_restores_the_display():
+    sim = SimE36312A(SimClock(), noise=False)
+    with served(sim, KeysightE36312A, "psu") as (_, server):
+        res = raw_session(server)
+        try:
+            assert res.query("*OPT?") == "0"
+            res.write('DISP:TEXT "SLED 7 ""A"" SOAK";:DISP:WIND:STAT OFF;:SYST:BEEP')
+            assert res.query("DISP:TEXT?") == '"SLED 7 ""A"" SOAK"' and res.query("DISPlay:STATe?") == "0"
+            res.write("DISP:TEXT:CLE")
+            assert res.query("DISP:TEXT?") == '""'
+            res.write('DISP:TEXT "' + "x" * 41 + '"')  # longer than the display
+            assert res.query("SYST:ERR?").startswith("-222,")
+            res.write("DISP OFF;*RST")
+            assert res.query("DISP?") == "1"
+            assert res.query("SYST:ERR?").startswith("+0,")
+        finally:
+            res.close()
+
+
+def test_a_bus_trigger_steps_every_armed_output_to_its_triggered_level_at_one_instant():
+    changes = []
+    sim = SimE36312A(SimClock(), noise=False, on_output=lambda ch, v, i, on: changes.append((ch, v)))
+    with served(sim, KeysightE36312A, "psu") as (_, server):
+        res = raw_session(server)
+        try:
+            res.write("VOLT 1,(@1:2);:OUTP ON,(@1:2);:VOLT:TRIG 2,(@1);:VOLT:TRIG 12,(@2);:VOLT:MODE STEP,(@1,2)")
+            res.write("INIT (@1:2)")
+            assert res.query("MEAS:VOLT? (@1:2)") == "+1.00000000E+00,+1.00000000E+00"  # armed, not yet fired
+            res.write("INIT (@1)")
+            assert res.query("SYST:ERR?").startswith("-213,")  # already initiated
+            changes.clear()
+            res.write("*TRG")
+            assert res.query("MEAS:VOLT? (@1:2)") == "+2.00000000E+00,+1.20000000E+01"
+            assert sorted(changes) == [(1, 2.0), (2, 12.0)]  # the lab hears both from one message
+            res.write("VOLT:TRIG 3,(@1);:TRIG")  # the system went idle after the trigger: ignored
+            assert float(res.query("VOLT? (@1)")) == 2.0
+            res.write("VOLT:MODE FIX,(@2);:TRIG:SOUR IMM;:INIT (@1:2)")  # IMMediate fires at INIT; FIXed stays
+            assert res.query("VOLT? (@1:2)") == "+3.00000000E+00,+1.20000000E+01"
+            res.write("VOLT:MODE LIST,(@1)")
+            assert res.query("SYST:ERR?").startswith("-224,")
+            assert res.query("SYST:ERR?").startswith("+0,")
+        finally:
+            res.close()
