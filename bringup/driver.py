@@ -4,7 +4,6 @@ New code imports `bringup.drivers.base` (the base class, errors, guardrails) and
 `bringup.drivers.spec` (Param, ActionSpec, @action, @reading).
 """
 
-from bringup.drivers.base import *  # noqa: F401,F403
-from bringup.drivers.base import (DriverError, Guardrail, GuardrailViolation, InstrumentUnreachable,  # noqa: F401
-                                  StepTimeout)
+from bringup.drivers.base import (Driver, DriverError, Guardrail, GuardrailViolation,  # noqa: F401
+                                  InstrumentUnreachable, StepTimeout, guardrail_violation)
 from bringup.drivers.spec import ActionSpec, Param, action, declare_spec, reading  # noqa: F401

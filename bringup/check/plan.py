@@ -116,7 +116,7 @@ class Call:
     raw: dict[str, Any]
     args: dict[str, Any] | None
     guardrails: tuple[GuardrailCheck, ...] = ()  # the station limits checked on this call
-    text: str = ""  # for people: `cdu.start(setpoint=30 degC, flow=6 L/min)` (plan_compile.call_text)
+    text: str = ""  # for people: `cdu.start(setpoint=30 degC, flow=6 L/min)`
 
     @property
     def ref(self) -> str:

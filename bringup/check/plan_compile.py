@@ -48,9 +48,8 @@ class _Compiler:
         """`cdu.start(setpoint=30 degC, flow=6 L/min)`: the call with its arguments and their units;
         an argument a loop sets shows as written, parameters filled in (`chip={chip}, duration=1 s`)."""
         if args is not None:
-            shown = {k: format_arg(v, spec.params[k].unit if k in spec.params else None) for k, v in args.items()}
-        else:
-            shown = {k: self.raw_text(v) for k, v in raw.items()}
+            return call_label(ref, spec, args)  # the words the run records the call under
+        shown = {k: self.raw_text(v) for k, v in raw.items()}
         return ref + (f"({', '.join(f'{k}={v}' for k, v in shown.items())})" if shown else "")
 
     def raw_text(self, raw: Any) -> str:
@@ -223,10 +222,6 @@ def outline_plan(proc: Procedure, params: dict[str, Any]) -> Plan:
     parameters): every step's id, kind, label, loops and model; no driver calls, no interlocks.
     Raises what a value the run's parameters cannot fill raises (KeyError, ValueError, ...)."""
     return _Compiler(proc, None, params, {}).plan([p.id for p in proc.phases])
-
-
-def call_text(call: Call) -> str:
-    return call.text
 
 
 def call_label(ref: str, spec: ActionSpec, args: dict[str, Any]) -> str:

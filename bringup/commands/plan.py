@@ -15,7 +15,6 @@ from typing import Any
 import click
 
 from bringup.check.plan import Call, MonitorPlan, PhasePlan, Plan, PlanStep
-from bringup.check.plan_compile import call_text
 from bringup.core.units import unit
 
 FORMAT_VERSION = 1
@@ -74,7 +73,7 @@ def _call_json(c: Call | None) -> dict[str, Any] | None:
     params = c.spec.params
     args = None if c.args is None else {k: _arg_json(v, params[k].unit if k in params else None)
                                         for k, v in c.args.items()}
-    return {"role": c.role, "name": c.name, "kind": c.spec.kind, "text": call_text(c), "args": args,
+    return {"role": c.role, "name": c.name, "kind": c.spec.kind, "text": c.text, "args": args,
             "as_written": {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in c.raw.items()},
             "returns": c.spec.unit if c.spec.kind == "reading" else None,
             "guardrails": [{"param": g.param, "value": g.value, "limit": g.limit, "verdict": g.verdict, "text": str(g)}
@@ -131,7 +130,7 @@ def plan_lines(plan: Plan, guardrails: list[str] | None = None) -> list[str]:
         out.append(f"  {pid}  ({gate}{'; ' + '; '.join(extra) if extra else ''})")
     out += ["", "interlocks (read between steps and inside every wait):" if plan.monitors else "interlocks: none"]
     for m in plan.monitors:
-        out.append(f"  {m.id:<{width}}  {call_text(m.call)} every {m.every}, limit {m.limits}, "
+        out.append(f"  {m.id:<{width}}  {m.call.text} every {m.every}, limit {m.limits}, "
                    f"on violation {m.on_violation}; armed {m.armed}")
         out += [f"  {'':<{width}}    guardrail {g}" for g in m.call.guardrails]
     for pid in plan.order:
@@ -178,7 +177,7 @@ def _step_lines(s: PlanStep, width: int, depth: int) -> list[str]:
 def _what(s: PlanStep) -> str:
     """The step's driver call (or what it does), with its name when it has one."""
     if s.call is not None:
-        text = call_text(s.call)
+        text = s.call.text
         if s.kind == "search":
             text = f"{s.label}: {text} at each point"
         elif s.label not in (s.call.ref, text):

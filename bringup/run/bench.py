@@ -56,7 +56,7 @@ class Bench:
 
     # -- the one path ---------------------------------------------------------------------------
     def _through(self, role: str, what: str, deadline: float | None, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)`, one of the driver's methods, as one call (see `call`, the same written out)."""
+        """`fn(*args)`, one of the driver's methods, as one call: lock, deadline, notes, a lost instrument."""
         driver = self.drivers[role]
         self.calls[role, what] += 1
         snapshots = self._snapshots
@@ -73,22 +73,8 @@ class Bench:
                     self._drain_notes(role, driver)
 
     def call(self, role: str, name: str, args: dict[str, Any], deadline: float | None) -> Any:
-        """An action or reading (converted arguments; the station's guardrails checked again).
-        `_through` written out: this is every measurement's path."""
-        driver = self.drivers[role]
-        self.calls[role, name] += 1
-        snapshots = self._snapshots
-        with driver.lock:
-            driver.begin_call(deadline, self.pause, None if snapshots is None else snapshots.setdefault(role, {}))
-            try:
-                return driver.call(name, args)
-            except InstrumentUnreachable as exc:
-                self.lost.add(role)
-                raise InstrumentLost(role, str(exc)) from None
-            finally:
-                driver.end_call()
-                if driver.notes:
-                    self._drain_notes(role, driver)
+        """An action or reading (converted arguments; the station's guardrails checked again)."""
+        return self._through(role, name, deadline, self.drivers[role].call, name, args)
 
     def _drain_notes(self, role: str, driver: Driver) -> None:
         """The driver's notes (retries and the like) into the run's record, as warnings."""

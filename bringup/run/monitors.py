@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 from bringup.check import binding
+from bringup.check.plan import MonitorPlan
 from bringup.run.abort import Abort
 from bringup.run.bench import Bench
 from bringup.drivers.base import DriverError
@@ -68,9 +69,11 @@ class Interlock:
         return self.every + ON_TIME_SLACK_S
 
 
-def build(monitors: list[Monitor], bench: Bench, parameters: dict[str, Any]) -> list[Interlock]:
+def build(planned: Iterable[MonitorPlan], bench: Bench, parameters: dict[str, Any]) -> list[Interlock]:
+    """The plan's monitors as interlocks, each writing its records under the plan's id."""
     out = []
-    for i, m in enumerate(monitors):
+    for mp in planned:
+        m = mp.monitor
         role, name = m.read.split(".", 1)
         spec = bench.spec(role)[name]
         raw, _ = binding.args_of(spec, m.with_)
@@ -80,7 +83,7 @@ def build(monitors: list[Monitor], bench: Bench, parameters: dict[str, Any]) -> 
         high = binding.value_in(m.limit.high, parameters, u) if m.limit.high is not None else None
         out.append(Interlock(m, m.name or m.read, role, name, args, u, low, high,
                              binding.evaluate(m.every, parameters), frozenset(m.during), m.after,
-                             step_id=f"monitors/{i + 1}"))
+                             step_id=mp.id))
     return out
 
 

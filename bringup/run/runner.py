@@ -92,7 +92,7 @@ class Runner:
         failed_gate: str | None = None
         try:
             self._open(ex)
-            ex.watch.interlocks = monitors.build(self.proc.monitors, ex.bench, ex.parameters)
+            ex.watch.interlocks = monitors.build(self.plan.monitors, ex.bench, ex.parameters)
             ex.watch_drivers()
             ex.watch.arm()
             if self.telemetry_every:
